@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "FlashAttention",
+  products: [
+    .library(name: "FlashAttention", targets: ["FlashAttention"]),
+    .library(name: "FlashAttentionCPU", targets: ["FlashAttentionCPU"]),
+    .library(name: "FlashAttentionCUDA", targets: ["FlashAttentionCUDA"]),
+    .library(name: "FlashAttentionBench", targets: ["FlashAttentionBench"]),
+    .executable(name: "flash-attn", targets: ["flash-attn"]),
+  ],
+  dependencies: [
+    // The command-line interface of `flash-attn`; nothing else is needed.
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // Core: problem description, tensors, errors, float64 reference, backend protocol, .npy.
+    .target(name: "FlashAttention"),
+    // Tiled flash and standard attention on the CPU, all cores.
+    .target(name: "FlashAttentionCPU", dependencies: ["FlashAttention"]),
+    // NVIDIA GPUs: dlopen'ed driver + NVRTC, kernels generated from Swift.
+    .target(name: "FlashAttentionCUDA", dependencies: ["FlashAttention"]),
+    // `flash-attn bench`: sweeps, measurement, reports, charts.
+    .target(name: "FlashAttentionBench", dependencies: ["FlashAttention", "FlashAttentionCPU", "FlashAttentionCUDA"]),
+    .executableTarget(
+      name: "flash-attn",
+      dependencies: [
+        "FlashAttention", "FlashAttentionCPU", "FlashAttentionCUDA", "FlashAttentionBench",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "FlashAttentionTests", dependencies: ["FlashAttention"]),
+  ]
+)

@@ -1,0 +1,2 @@
+// The CPU backend lives here; see issue 2.
+import FlashAttention
