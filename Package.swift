@@ -30,5 +30,6 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "FlashAttentionTests", dependencies: ["FlashAttention"]),
+    .testTarget(name: "FlashAttentionCUDATests", dependencies: ["FlashAttention", "FlashAttentionCUDA"]),
   ]
 )
