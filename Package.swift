@@ -33,5 +33,6 @@ let package = Package(
     .testTarget(name: "FlashAttentionCUDATests", dependencies: ["FlashAttention", "FlashAttentionCUDA"]),
     // .npy I/O and the `flash-attn` binary run as a subprocess (the dependency builds it).
     .testTarget(name: "FlashAttentionCLITests", dependencies: ["FlashAttention", "flash-attn"]),
+    .testTarget(name: "FlashAttentionCPUTests", dependencies: ["FlashAttention", "FlashAttentionCPU"]),
   ]
 )
