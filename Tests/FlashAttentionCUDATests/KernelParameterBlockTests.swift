@@ -4,7 +4,7 @@ import Testing
 @Suite struct ParameterBlockTests {
   /// `struct { float* a; int n; float s; long long m; int k; }` is 32 bytes with C rules.
   @Test func followsCLayoutRules() {
-    var p = ParameterBlock()
+    var p = KernelParameterBlock()
     p.appendPointer(0x1122_3344_5566_7788)
     p.appendInt32(7)
     p.appendFloat(1.5)
@@ -20,7 +20,7 @@ import Testing
   }
 
   @Test func intThenPointerIsPadded() {
-    var p = ParameterBlock()
+    var p = KernelParameterBlock()
     p.appendInt32(1)
     p.appendPointer(2)
     #expect(p.finished.count == 16)

@@ -3,7 +3,7 @@
 /// pass a generated kernel its one by-value `struct Params`.
 ///
 /// Fields must be appended in the order the struct declares them.
-public struct ParameterBlock: Sendable {
+public struct KernelParameterBlock: Sendable {
   public private(set) var bytes: [UInt8] = []
   private var maxAlignment = 1
 

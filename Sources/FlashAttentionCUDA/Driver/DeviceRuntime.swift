@@ -1,0 +1,53 @@
+import Synchronization
+
+/// What one device needs to run generated kernels: its allocator, a stream, the kernel
+/// cache and the modules loaded from it (each CUBIN loaded once per device).
+public final class DeviceRuntime: @unchecked Sendable {
+  public let device: CUDADevice
+  public let allocator: TrackingAllocator
+  public let stream: CUDAStream
+  public let cache: KernelCache
+  /// The arch kernels are compiled for (`sm_90a` on Hopper).
+  public let arch: GPUArch
+  private let modules = Mutex<[String: CUDAModule]>([:])
+  private let cublasHandle = Mutex<CUBLASHandle?>(nil)
+
+  public init(device: CUDADevice, cache: KernelCache = .shared) throws(CUDAError) {
+    guard let arch = device.properties.arch else {
+      throw .noDevice(
+        reason: "\(device.properties.name) is sm_\(device.properties.computeCapabilityMajor)\(device.properties.computeCapabilityMinor); the kernels need sm_80 or newer (up to sm_90)")
+    }
+    self.device = device
+    self.arch = arch
+    self.cache = cache
+    allocator = TrackingAllocator(device: device)
+    stream = try CUDAStream(device: device)
+  }
+
+  /// The function `entryPoint` of `kernel`, compiled (or taken from the cache) and loaded.
+  public func function(_ kernel: GeneratedKernel, entryPoint: String) throws(CUDAError) -> CUDAFunction {
+    let compiled = try cache.compile(kernel)
+    if let module = modules.withLock({ $0[compiled.key] }) { return try module.function(entryPoint) }
+    let module = try CUDAModule(device: device, image: compiled.cubin)
+    modules.withLock { $0[compiled.key] = module }
+    return try module.function(entryPoint)
+  }
+
+  /// Queues `launches` on the stream, in order.
+  public func run(_ launches: [KernelLaunch]) throws(CUDAError) {
+    for l in launches {
+      let f = try function(l.kernel, entryPoint: l.entryPoint)
+      try f.launch(
+        grid: l.grid, block: l.block, dynamicSharedBytes: l.dynamicSharedMemoryBytes, stream: stream,
+        parameterBlock: l.parameterBlock)
+    }
+  }
+
+  /// The cuBLAS handle of this device (made on first use; throws when cuBLAS is absent).
+  func cublas() throws(CUDAError) -> CUBLASHandle {
+    if let h = cublasHandle.withLock({ $0 }) { return h }
+    let h = try CUBLASHandle(device: device, stream: stream)
+    cublasHandle.withLock { $0 = h }
+    return h
+  }
+}
