@@ -9,6 +9,7 @@ struct FlashAttn: AsyncParsableCommand {
     subcommands: [
       ForwardCommand.self,
       BackwardCommand.self,
+      InfoCommand.self, KernelsCommand.self,
     ])
 
   /// Runs the chosen subcommand, reporting any failure as one `error: ...` line on standard
