@@ -1,0 +1,122 @@
+import FlashAttention
+
+/// Plans launches of the Hopper forward (`HopperForwardSource`) for one problem.
+///
+/// Use `supports` first: a problem it rejects takes the FlashAttention-2 path. `plan`
+/// asks `encodeTensorMap` for the Q, K and V tensor maps (the device addresses are only
+/// known to the caller) and returns one launch writing O `(batch, seqlenQ, heads, headDim)`
+/// and LSE `(batch, heads, seqlenQ)` float32, exactly like the FlashAttention-2 forward.
+public enum HopperForwardPlanner {
+  /// Why the Hopper path cannot take a problem, or nil when it can.
+  public static func unsupportedReason(
+    problem: AttentionProblem, dtype: DType, arch: GPUArch,
+    q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef, output: DeviceTensorRef
+  ) -> String? {
+    guard arch == .sm90a else { return "arch \(arch.rawValue) is not sm_90a" }
+    guard dtype == .float16 || dtype == .bfloat16 else { return "dtype \(dtype) is not fp16/bf16" }
+    guard HopperForwardConfig.supportedHeadDims.contains(problem.headDim) else {
+      return "headDim \(problem.headDim) is not 64, 128 or 256"
+    }
+    // The online softmax takes the row maximum of the raw scores: valid for scale > 0.
+    guard problem.scale > 0 else { return "scale \(problem.scale) is not positive" }
+    // TMA: 16-byte aligned base, byte strides multiples of 16; the epilogue stores pairs.
+    for (name, t) in [("q", q), ("k", k), ("v", v)] {
+      guard t.address % 16 == 0 else { return "\(name) is not 16-byte aligned" }
+      for stride in [t.strides.seqlen, t.strides.head, t.strides.batch] where (stride * 2) % 16 != 0 {
+        return "a stride of \(name) (\(stride) elements) is not a multiple of 8"
+      }
+    }
+    guard output.address % 4 == 0,
+      [output.strides.seqlen, output.strides.head, output.strides.batch].allSatisfy({ $0 % 2 == 0 })
+    else { return "output strides are not even" }
+    guard problem.seqlenQ < Int(Int32.max) / 2, problem.seqlenK < Int(Int32.max) / 2 else {
+      return "sequence too long for 32-bit TMA coordinates"
+    }
+    return nil
+  }
+
+  /// The launch of the tuned variant. Throws `.unsupported` when `unsupportedReason` is set.
+  public static func plan(
+    problem: AttentionProblem, dtype: DType, arch: GPUArch,
+    q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef,
+    output: DeviceTensorRef, lse: UInt64,
+    config: HopperForwardConfig? = nil,
+    encodeTensorMap: TensorMapEncoder
+  ) throws(AttentionError) -> [KernelLaunch] {
+    if let reason = unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output) {
+      throw .unsupported(argument: "problem", value: reason, supported: "the FlashAttention-2 path")
+    }
+    let c = config ?? HopperForwardConfig.tuned(dtype: dtype, headDim: problem.headDim, causal: problem.mask == .causal)!
+    guard c.isValid, c.headDim == problem.headDim, c.dtype == dtype, c.causal == (problem.mask == .causal) else {
+      throw .invalidArgument(argument: "config", value: c.name, expected: "a valid variant for \(problem)")
+    }
+    let dataType = dtype == .bfloat16 ? TensorMapRequest.bfloat16DataType : TensorMapRequest.float16DataType
+    func request(_ t: DeviceTensorRef, seqlen: Int, heads: Int, rows: Int) -> TensorMapRequest {
+      TensorMapRequest(
+        dataType: dataType, globalAddress: t.address,
+        globalDims: [UInt64(problem.headDim), UInt64(seqlen), UInt64(heads), UInt64(problem.batch)],
+        globalStrides: [UInt64(t.strides.seqlen * 2), UInt64(t.strides.head * 2), UInt64(t.strides.batch * 2)],
+        boxDims: [64, UInt32(rows), 1, 1])
+    }
+    let mapQ = try encodeTensorMap(request(q, seqlen: problem.seqlenQ, heads: problem.queryHeads, rows: HopperForwardConfig.blockM))
+    let mapK = try encodeTensorMap(request(k, seqlen: problem.seqlenK, heads: problem.keyValueHeads, rows: c.blockN))
+    let mapV = try encodeTensorMap(request(v, seqlen: problem.seqlenK, heads: problem.keyValueHeads, rows: c.blockN))
+    for map in [mapQ, mapK, mapV] where map.count != TensorMapRequest.encodedByteCount {
+      throw .backendFailure(backend: "cuda", message: "tensor map encoder returned \(map.count) bytes, expected 128")
+    }
+    let mBlocks = (problem.seqlenQ + HopperForwardConfig.blockM - 1) / HopperForwardConfig.blockM
+    var params = ParameterBlock(size: HopperForwardSource.ParamsLayout.size)
+    typealias L = HopperForwardSource.ParamsLayout
+    params.put(mapQ, at: L.tensorMapQ)
+    params.put(mapK, at: L.tensorMapK)
+    params.put(mapV, at: L.tensorMapV)
+    params.put(output.address, at: L.output)
+    params.put(lse, at: L.lse)
+    params.put(Int64(output.strides.batch), at: L.outputBatchStride)
+    params.put(Int64(output.strides.seqlen), at: L.outputSeqStride)
+    params.put(Int64(output.strides.head), at: L.outputHeadStride)
+    params.put(Int32(problem.seqlenQ), at: L.seqlenQ)
+    params.put(Int32(problem.seqlenK), at: L.seqlenK)
+    params.put(Int32(problem.queryHeads), at: L.heads)
+    params.put(Int32(problem.groupSize), at: L.headsPerKeyValueHead)
+    params.put(Int32(mBlocks), at: L.queryBlocks)
+    params.put(problem.scale * Float(1.4426950408889634), at: L.scaleLog2)
+    let kernel = HopperForwardSource.generate(c)
+    return [
+      KernelLaunch(
+        kernel: kernel, entryPoint: c.name,
+        grid: Dim3(mBlocks, problem.queryHeads, problem.batch),
+        block: Dim3(HopperForwardConfig.threadsPerBlock),
+        dynamicSharedMemoryBytes: c.sharedMemoryBytes,
+        parameterBlock: params.bytes)
+    ]
+  }
+
+  /// Every variant the planner can choose on sm_90a (for `flash-attn kernels --compile`).
+  public static func catalog(dtypes: [DType] = [.float16, .bfloat16]) -> [GeneratedKernel] {
+    var kernels: [GeneratedKernel] = []
+    for dtype in dtypes {
+      for headDim in HopperForwardConfig.supportedHeadDims.sorted() {
+        for causal in [false, true] {
+          if let c = HopperForwardConfig.tuned(dtype: dtype, headDim: headDim, causal: causal) {
+            kernels.append(HopperForwardSource.generate(c))
+          }
+        }
+      }
+    }
+    return kernels
+  }
+}
+
+/// Little-endian bytes of a C struct, written field by field at fixed offsets.
+struct ParameterBlock {
+  var bytes: [UInt8]
+  init(size: Int) { bytes = [UInt8](repeating: 0, count: size) }
+  mutating func put(_ raw: [UInt8], at offset: Int) {
+    bytes.replaceSubrange(offset..<offset + raw.count, with: raw)
+  }
+  mutating func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+    withUnsafeBytes(of: value.littleEndian) { put(Array($0), at: offset) }
+  }
+  mutating func put(_ value: Float, at offset: Int) { put(value.bitPattern, at: offset) }
+}

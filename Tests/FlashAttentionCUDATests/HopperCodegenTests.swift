@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import FlashAttention
+@testable import FlashAttentionCUDA
+
+@Suite struct HopperCodegenTests {
+  @Test func catalogCoversEveryHeadDimMaskAndDtype() {
+    let kernels = HopperForwardPlanner.catalog()
+    #expect(kernels.count == 2 * 3 * 2)
+    #expect(Set(kernels.map(\.name)).count == kernels.count)
+    for k in kernels {
+      #expect(k.arch == .sm90a)
+      #expect(!k.source.contains("#include"))
+      #expect(k.source.contains("extern \"C\" __global__ void __launch_bounds__(384, 1) \(k.name)("))
+      #expect(k.source.contains("wgmma.mma_async.sync.aligned.m64n"))
+      #expect(k.source.contains("cp.async.bulk.tensor.4d"))
+      #expect(k.source.contains("setmaxnreg"))
+    }
+  }
+
+  @Test func tunedConfigsFitSharedMemory() throws {
+    for dtype in [DType.float16, .bfloat16] {
+      for d in [64, 128, 256] {
+        for causal in [false, true] {
+          let c = try #require(HopperForwardConfig.tuned(dtype: dtype, headDim: d, causal: causal))
+          #expect(c.isValid, "\(c)")
+          #expect(c.sharedMemoryBytes <= HopperForwardConfig.sharedMemoryLimit)
+        }
+      }
+    }
+    #expect(HopperForwardConfig.tuned(dtype: .bfloat16, headDim: 96, causal: false) == nil)
+    #expect(HopperForwardConfig.tuned(dtype: .float32, headDim: 128, causal: false) == nil)
+  }
+
+  @Test func wgmmaOperandCountsMatchTheShape() {
+    let ss = HopperPTX.wgmmaSS(n: 176, dtype: .bf16)
+    #expect(ss.contains("m64n176k16.f32.bf16.bf16 {%0, "))
+    #expect(ss.contains("%87}, %88, %89, p, 1, 1, 0, 0;"))
+    let rs = HopperPTX.wgmmaRS(n: 128, dtype: .f16)
+    #expect(rs.contains("m64n128k16.f32.f16.f16"))
+    #expect(rs.contains("{%64, %65, %66, %67}, %68, p, 1, 1, 1;"))
+  }
+
+  private func contiguousRef(_ address: UInt64, _ shape: TensorShape) -> DeviceTensorRef {
+    DeviceTensorRef(address: address, strides: .contiguous(shape))
+  }
+
+  @Test func planEncodesTensorMapsAndParams() throws {
+    let problem = try AttentionProblem(
+      batch: 2, queryHeads: 8, keyValueHeads: 2, seqlenQ: 300, seqlenK: 777, headDim: 128, mask: .causal)
+    let q = contiguousRef(0x10000, problem.queryShape)
+    let k = contiguousRef(0x20000, problem.keyValueShape)
+    let v = contiguousRef(0x30000, problem.keyValueShape)
+    let o = contiguousRef(0x40000, problem.queryShape)
+    let requests = RequestLog()
+    let launches = try HopperForwardPlanner.plan(
+      problem: problem, dtype: .bfloat16, arch: .sm90a, q: q, k: k, v: v, output: o, lse: 0x50000,
+      encodeTensorMap: { r throws(AttentionError) in
+        requests.append(r)
+        return [UInt8](repeating: UInt8(requests.count), count: 128)
+      })
+    #expect(launches.count == 1)
+    let launch = try #require(launches.first)
+    #expect(launch.grid == Dim3(3, 8, 2))
+    #expect(launch.block == Dim3(384))
+    #expect(launch.parameterBlock.count == 448)
+    // The three maps land at 0, 128, 256 in request order Q, K, V.
+    #expect(launch.parameterBlock[0] == 1 && launch.parameterBlock[128] == 2 && launch.parameterBlock[256] == 3)
+    let all = requests.all
+    #expect(all.count == 3)
+    #expect(all[0].globalDims == [128, 300, 8, 2])
+    #expect(all[0].boxDims == [64, 128, 1, 1])
+    #expect(all[1].globalDims == [128, 777, 2, 2])
+    let expectedStrides: [UInt64] = [512, 256, 397_824]  // bytes: seq = 2·128·2, head = 128·2, batch = 777·2·128·2
+    #expect(all[1].globalStrides == expectedStrides)
+    #expect(all[1].dataType == TensorMapRequest.bfloat16DataType)
+    func int32(_ at: Int) -> Int32 {
+      launch.parameterBlock[at..<at + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+    }
+    typealias L = HopperForwardSource.ParamsLayout
+    #expect(int32(L.seqlenQ) == 300 && int32(L.seqlenK) == 777)
+    #expect(int32(L.heads) == 8 && int32(L.headsPerKeyValueHead) == 4 && int32(L.queryBlocks) == 3)
+  }
+
+  @Test func unsupportedProblemsNameTheReason() throws {
+    let p96 = try AttentionProblem(batch: 1, queryHeads: 1, seqlenQ: 10, headDim: 96)
+    let r = contiguousRef(0x1000, p96.queryShape)
+    #expect(
+      HopperForwardPlanner.unsupportedReason(problem: p96, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r)?
+        .contains("headDim 96") == true)
+    let p128 = try AttentionProblem(batch: 1, queryHeads: 1, seqlenQ: 10, headDim: 128)
+    let r128 = contiguousRef(0x1000, p128.queryShape)
+    #expect(
+      HopperForwardPlanner.unsupportedReason(problem: p128, dtype: .bfloat16, arch: .sm80, q: r128, k: r128, v: r128, output: r128)
+        != nil)
+    #expect(
+      HopperForwardPlanner.unsupportedReason(problem: p128, dtype: .bfloat16, arch: .sm90a, q: r128, k: r128, v: r128, output: r128)
+        == nil)
+    #expect(throws: AttentionError.self) {
+      try HopperForwardPlanner.plan(
+        problem: p96, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0,
+        encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) })
+    }
+  }
+
+  /// Writes the sources of the sweep variants and a manifest for `scripts/hopper/` when
+  /// `HOPPER_DUMP_DIR` is set (a developer tool; no-op in CI).
+  @Test func dumpSweepSourcesWhenAsked() throws {
+    guard let dir = ProcessInfo.processInfo.environment["HOPPER_DUMP_DIR"] else { return }
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var manifest: [[String: Any]] = []
+    for c in HopperSweep.variants() {
+      let k = HopperForwardSource.generate(c)
+      try k.source.write(toFile: "\(dir)/\(k.name).cu", atomically: true, encoding: .utf8)
+      manifest.append([
+        "name": k.name, "dtype": c.dtype.shortName, "headDim": c.headDim, "blockN": c.blockN,
+        "stages": c.stages, "causal": c.causal, "pingPong": c.pingPong,
+        "smem": c.sharedMemoryBytes, "threads": HopperForwardConfig.threadsPerBlock,
+        "blockM": HopperForwardConfig.blockM,
+        "tuned": HopperForwardConfig.tuned(dtype: c.dtype, headDim: c.headDim, causal: c.causal) == c,
+      ])
+    }
+    let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+  }
+}
+
+private final class RequestLog: @unchecked Sendable {
+  private(set) var all: [TensorMapRequest] = []
+  var count: Int { all.count }
+  func append(_ r: TensorMapRequest) { all.append(r) }
+}
