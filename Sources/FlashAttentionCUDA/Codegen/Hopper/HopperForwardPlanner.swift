@@ -65,7 +65,7 @@ public enum HopperForwardPlanner {
       throw .backendFailure(backend: "cuda", message: "tensor map encoder returned \(map.count) bytes, expected 128")
     }
     let mBlocks = (problem.seqlenQ + HopperForwardConfig.blockM - 1) / HopperForwardConfig.blockM
-    var params = ParameterBlock(size: HopperForwardSource.ParamsLayout.size)
+    var params = FixedOffsetBytes(size: HopperForwardSource.ParamsLayout.size)
     typealias L = HopperForwardSource.ParamsLayout
     params.put(mapQ, at: L.tensorMapQ)
     params.put(mapK, at: L.tensorMapK)
@@ -109,7 +109,7 @@ public enum HopperForwardPlanner {
 }
 
 /// Little-endian bytes of a C struct, written field by field at fixed offsets.
-struct ParameterBlock {
+struct FixedOffsetBytes {
   var bytes: [UInt8]
   init(size: Int) { bytes = [UInt8](repeating: 0, count: size) }
   mutating func put(_ raw: [UInt8], at offset: Int) {
