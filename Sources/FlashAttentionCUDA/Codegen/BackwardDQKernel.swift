@@ -239,7 +239,7 @@ public struct BackwardDQKernelConfig: Hashable, Sendable {
     problem: AttentionProblem, q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef,
     dOutput: DeviceTensorRef, dq: DeviceTensorRef, scratch: BackwardScratch, numMBlocks: Int
   ) -> [UInt8] {
-    var b = ParameterBlock()
+    var b = KernelParameterBlock()
     for t in [q, k, v, dOutput] { b.appendPointer(t.address) }
     b.appendPointer(scratch.lse2)
     b.appendPointer(scratch.delta)

@@ -342,7 +342,7 @@ public struct BackwardKernelConfig: Hashable, Sendable {
     dOutput: DeviceTensorRef, dk: DeviceTensorRef, dv: DeviceTensorRef, scratch: BackwardScratch,
     numMBlocks: Int
   ) -> [UInt8] {
-    var b = ParameterBlock()
+    var b = KernelParameterBlock()
     for t in [q, k, v, dOutput] { b.appendPointer(t.address) }
     b.appendPointer(scratch.lse2)
     b.appendPointer(scratch.delta)

@@ -83,7 +83,7 @@ struct BackwardPreprocessKernelConfig: Hashable, Sendable {
     problem: AttentionProblem, output: DeviceTensorRef, dOutput: DeviceTensorRef, lse: UInt64,
     scratch: BackwardScratch
   ) -> [UInt8] {
-    var b = ParameterBlock()
+    var b = KernelParameterBlock()
     b.appendPointer(output.address)
     b.appendPointer(dOutput.address)
     b.appendPointer(lse)

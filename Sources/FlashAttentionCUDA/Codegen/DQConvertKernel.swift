@@ -55,7 +55,7 @@ struct DQConvertKernelConfig: Hashable, Sendable {
   }
 
   static func parameters(problem: AttentionProblem, dq: DeviceTensorRef, scratch: BackwardScratch) -> [UInt8] {
-    var b = ParameterBlock()
+    var b = KernelParameterBlock()
     b.appendPointer(scratch.dqAccumulator ?? 0)
     b.appendPointer(dq.address)
     b.appendInt64(dq.strides.batch)

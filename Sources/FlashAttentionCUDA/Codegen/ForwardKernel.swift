@@ -304,7 +304,7 @@ public struct ForwardKernelConfig: Hashable, Sendable {
     problem: AttentionProblem, q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef,
     output: DeviceTensorRef, lse: UInt64, numMBlocks: Int
   ) -> [UInt8] {
-    var b = ParameterBlock()
+    var b = KernelParameterBlock()
     for t in [q, k, v, output] { b.appendPointer(t.address) }
     b.appendPointer(lse)
     for t in [q, k, v, output] {
