@@ -32,7 +32,7 @@ let package = Package(
     .testTarget(name: "FlashAttentionTests", dependencies: ["FlashAttention"]),
     .testTarget(name: "FlashAttentionCUDATests", dependencies: ["FlashAttention", "FlashAttentionCUDA"]),
     // .npy I/O and the `flash-attn` binary run as a subprocess (the dependency builds it).
-    .testTarget(name: "FlashAttentionCLITests", dependencies: ["FlashAttention", "flash-attn"]),
+    .testTarget(name: "FlashAttentionCLITests", dependencies: ["FlashAttention", "FlashAttentionBench", "flash-attn"]),
     .testTarget(name: "FlashAttentionCPUTests", dependencies: ["FlashAttention", "FlashAttentionCPU"]),
   ]
 )

@@ -1,4 +1,5 @@
 import FlashAttention
+import FlashAttentionCPU
 import FlashAttentionCUDA
 
 #if canImport(Glibc)
@@ -36,7 +37,7 @@ public enum DeviceSelection {
   ) throws(AttentionError) -> any AttentionBackend {
     switch choice {
     case .cpu:
-      return try makeCPUBackend()
+      return CPUBackend()
     case .cuda:
       return try CUDABackendFactory.make()
     case .auto:
@@ -45,7 +46,7 @@ public enum DeviceSelection {
         note("note: --device auto chose CUDA (\(backend.deviceName))")
         return backend
       } catch {
-        let backend = try makeCPUBackend()
+        let backend = CPUBackend()
         note("note: --device auto chose the CPU (\(backend.deviceName)); CUDA is not usable: \(error)")
         return backend
       }
@@ -78,16 +79,10 @@ public enum DeviceSelection {
     } catch {
       reason = "CUDA is not usable: \(error)"
     }
-    let cpu = try makeCPUBackend()
+    let cpu = CPUBackend()
     try cpu.check(problem, algorithm: algorithm, dtype: dtype)
     note("note: --device auto chose the CPU (\(cpu.deviceName)); \(reason)")
     return cpu
-  }
-
-  // TEMPORARY until FlashAttentionCPU's `CPUBackend` lands (helper `cpu`): then this
-  // becomes `CPUBackend()` and the import above returns.
-  private static func makeCPUBackend() throws(AttentionError) -> any AttentionBackend {
-    throw .backendUnavailable(backend: "cpu", reason: "the CPU backend is not built yet")
   }
 
   /// Writes `line` and a newline to standard error.

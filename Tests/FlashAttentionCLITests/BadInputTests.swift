@@ -122,6 +122,8 @@ import Testing
     forward("unknown device", [("--device", "tpu")], ["--device", "tpu", "cpu"]),
     forward("unknown algorithm", [("--algorithm", "fast")], ["--algorithm", "fast", "flash", "standard"]),
     forward("unknown dtype", [("--dtype", "fp8")], ["--dtype", "fp8", "fp16"]),
+    forward("dtype the CPU cannot compute from", [("--dtype", "bf16")], ["bf16", "fp32"]),
+    backward("dtype the CPU cannot compute from", [("--dtype", "bf16")], ["bf16", "fp32"]),
     forward("missing --out", [("--out", nil)], ["--out"]),
     forward("missing --k", [("--k", nil)], ["--k"]),
     forward("--lse same as --out", [("--lse", "new_o.npy")], ["--lse", "different file than --out"]),
