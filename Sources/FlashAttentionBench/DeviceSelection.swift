@@ -53,26 +53,29 @@ public enum DeviceSelection {
     }
   }
 
-  /// Like `backend(for:note:)`, and also checks that the backend can run `problem` with
-  /// `algorithm` from `dtype` storage (`AttentionBackend.check`). Under `auto`, a CUDA
-  /// backend that cannot (say, float32 storage or an unsupported headDim) gives way to the
-  /// CPU, and `note` says why.
+  /// Like `backend(for:note:)`, and also settles the storage dtype the kernels compute from
+  /// (see `computeDType`) and checks that the backend can run `problem` with `algorithm`
+  /// from it (`AttentionBackend.check`). Under `auto`, a CUDA backend that cannot (an
+  /// unsupported headDim, say) gives way to the CPU, and `note` says why.
   public static func backend(
-    for choice: DeviceChoice, problem: AttentionProblem, algorithm: AttentionAlgorithm, dtype: DType,
+    for choice: DeviceChoice, problem: AttentionProblem, algorithm: AttentionAlgorithm,
+    requestedDType: DType?, inputDType: DType,
     note: (String) -> Void = DeviceSelection.printToStandardError
-  ) throws(AttentionError) -> any AttentionBackend {
+  ) throws(AttentionError) -> (backend: any AttentionBackend, dtype: DType) {
     guard choice == .auto else {
       let backend = try backend(for: choice, note: note)
+      let dtype = computeDType(requested: requestedDType, input: inputDType, on: backend)
       try backend.check(problem, algorithm: algorithm, dtype: dtype)
-      return backend
+      return (backend, dtype)
     }
     let reason: String
     do {
       let cuda = try CUDABackendFactory.make()
+      let dtype = computeDType(requested: requestedDType, input: inputDType, on: cuda)
       do {
         try cuda.check(problem, algorithm: algorithm, dtype: dtype)
-        note("note: --device auto chose CUDA (\(cuda.deviceName))")
-        return cuda
+        note("note: --device auto chose CUDA (\(cuda.deviceName)), computing from \(dtype)")
+        return (cuda, dtype)
       } catch {
         reason = "CUDA cannot run this problem: \(error)"
       }
@@ -80,9 +83,21 @@ public enum DeviceSelection {
       reason = "CUDA is not usable: \(error)"
     }
     let cpu = CPUBackend()
+    let dtype = computeDType(requested: requestedDType, input: inputDType, on: cpu)
     try cpu.check(problem, algorithm: algorithm, dtype: dtype)
     note("note: --device auto chose the CPU (\(cpu.deviceName)); \(reason)")
-    return cpu
+    return (cpu, dtype)
+  }
+
+  /// The storage dtype kernels compute from: the one asked for; else the inputs' own when
+  /// the backend supports it; else bfloat16 when it does (the GPU, given float32 inputs);
+  /// else the backend's first.
+  public static func computeDType(requested: DType?, input: DType, on backend: any AttentionBackend) -> DType {
+    if let requested { return requested }
+    let supported = backend.supportedDTypes
+    if supported.contains(input) { return input }
+    if supported.contains(.bfloat16) { return .bfloat16 }
+    return supported.first ?? input
   }
 
   /// Writes `line` and a newline to standard error.

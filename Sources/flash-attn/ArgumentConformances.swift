@@ -14,4 +14,7 @@ extension DType: ExpressibleByArgument {
   public init?(argument: String) { self.init(name: argument) }
   public static var allValueStrings: [String] { allCases.map(\.shortName) }
   public var defaultValueDescription: String { shortName }
+  public static var allValueDescriptions: [String: String] {
+    ["fp32": "float32", "fp16": "float16", "bf16": "bfloat16 (GPU)"]
+  }
 }

@@ -28,7 +28,7 @@ struct AttentionOptions: ParsableArguments {
   var algorithm: AttentionAlgorithm = .flash
 
   @Option(help: ArgumentHelp(
-    "Storage dtype the kernels compute from: fp32, fp16 or bf16 (default: that of Q; inputs are converted).",
+    "Storage dtype the kernels compute from (default: that of Q where the device supports it, else bf16); inputs are converted.",
     valueName: "dtype"))
   var dtype: DType?
 

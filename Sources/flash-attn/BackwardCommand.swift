@@ -63,10 +63,9 @@ struct BackwardCommand: ParsableCommand {
     }
 
     var notes: [String] = []
-    let dtype = options.dtype ?? inputs.q.dtype
-    let backend = try DeviceSelection.backend(
-      for: options.device, problem: problem, algorithm: options.algorithm, dtype: dtype,
-      note: { notes.append($0) })
+    let (backend, dtype) = try DeviceSelection.backend(
+      for: options.device, problem: problem, algorithm: options.algorithm,
+      requestedDType: options.dtype, inputDType: inputs.q.dtype, note: { notes.append($0) })
 
     let clock = ContinuousClock()
     let start = clock.now

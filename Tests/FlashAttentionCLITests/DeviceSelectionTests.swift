@@ -32,18 +32,27 @@ import Testing
     #expect(notes.first?.contains(backend.kind == "cuda" ? "chose CUDA" : "chose the CPU") == true)
   }
 
-  @Test func autoFallsBackToTheCPUForWhatCUDACannotRun() throws {
-    // float32 storage: the GPU kernels take fp16/bf16, the CPU runs it.
+  @Test func autoChecksTheProblemAndSettlesTheDType() throws {
     var notes: [String] = []
-    let backend = try DeviceSelection.backend(
-      for: .auto, problem: problem, algorithm: .flash, dtype: .float32, note: { notes.append($0) })
-    if backend.kind == "cpu" { #expect(notes.first?.contains("chose the CPU") == true) }
+    let (backend, dtype) = try DeviceSelection.backend(
+      for: .auto, problem: problem, algorithm: .flash, requestedDType: nil, inputDType: .float32,
+      note: { notes.append($0) })
     #expect(notes.count == 1)
+    // float32 inputs: the CPU computes from them as they are; a GPU from bfloat16.
+    #expect(dtype == (backend.kind == "cpu" ? .float32 : .bfloat16))
+  }
+
+  @Test func computeDTypePrefersWhatWasAskedThenTheInputs() {
+    let cpu = try! DeviceSelection.backend(for: .cpu)
+    #expect(DeviceSelection.computeDType(requested: .float16, input: .float32, on: cpu) == .float16)
+    #expect(DeviceSelection.computeDType(requested: nil, input: .float16, on: cpu) == .float16)
+    #expect(DeviceSelection.computeDType(requested: nil, input: .float32, on: cpu) == .float32)
   }
 
   @Test func explicitChoiceChecksTheProblem() {
     #expect(throws: AttentionError.self) {
-      try DeviceSelection.backend(for: .cpu, problem: problem, algorithm: .flash, dtype: .bfloat16)
+      try DeviceSelection.backend(
+        for: .cpu, problem: problem, algorithm: .flash, requestedDType: .bfloat16, inputDType: .float32)
     }
   }
 }
