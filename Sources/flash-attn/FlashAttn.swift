@@ -9,7 +9,7 @@ struct FlashAttn: AsyncParsableCommand {
     subcommands: [
       ForwardCommand.self,
       BackwardCommand.self,
-      InfoCommand.self, KernelsCommand.self,
+      InfoCommand.self, KernelsCommand.self, VerifyCommand.self,
     ])
 
   /// Runs the chosen subcommand, reporting any failure as one `error: ...` line on standard

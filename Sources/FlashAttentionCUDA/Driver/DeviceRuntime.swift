@@ -21,7 +21,9 @@ public final class DeviceRuntime: @unchecked Sendable {
     self.arch = arch
     self.cache = cache
     allocator = TrackingAllocator(device: device)
-    stream = try CUDAStream(device: device)
+    // A blocking stream: it stays ordered with the legacy default stream, on which the
+    // synchronous copies and memsets (`cuMemcpyHtoD`, `cuMemsetD16`) run.
+    stream = try CUDAStream(device: device, nonBlocking: false)
   }
 
   /// The function `entryPoint` of `kernel`, compiled (or taken from the cache) and loaded.
