@@ -56,11 +56,7 @@ public final class CUDABackend: AttentionBackend, @unchecked Sendable {
         throw .unsupported(argument: "seqlenK", value: String(problem.seqlenK), supported: "≤ \(Int32.max / 2) for standard attention")
       }
     case .flash:
-      // The planner validates headDim, dtype and arch; plan against placeholder addresses.
-      let placeholder = DeviceTensorRef(address: 256, strides: .contiguous(problem.queryShape))
-      let kv = DeviceTensorRef(address: 256, strides: .contiguous(problem.keyValueShape))
-      _ = try FlashPath.forward(
-        problem: problem, dtype: dtype, arch: runtime.arch, q: placeholder, k: kv, v: kv, output: placeholder, lse: 256)
+      try FlashPath.check(problem: problem, dtype: dtype, arch: runtime.arch)
     }
   }
 

@@ -1,16 +1,34 @@
 import FlashAttention
+import Foundation
 
-/// The one place the backend meets the generated flash kernels' planner
-/// (`FlashAttentionKernels` in `Codegen/`). Until that lands the flash algorithm is
-/// reported as unsupported on the GPU.
+/// The one place the backend meets the generated flash kernels' planners: the Hopper
+/// forward (`HopperForwardPlanner`, sm_90a) where it takes the problem, else the
+/// FlashAttention-2 kernels (`FlashAttentionKernels`). Until the latter land the flash
+/// algorithm is reported as unsupported on the GPU (the backward has no other path).
 enum FlashPath {
   static let notBuilt = AttentionError.unsupported(
     argument: "algorithm", value: "flash", supported: "standard (the generated flash kernels are not built yet)")
 
+  /// `FLASH_ATTN_HOPPER=0` keeps Hopper on the FlashAttention-2 forward (for comparisons).
+  static var hopperEnabled: Bool { ProcessInfo.processInfo.environment["FLASH_ATTN_HOPPER"] != "0" }
+
+  /// Throws `.unsupported` unless flash forward and backward can run `problem` in `dtype`.
+  static func check(problem: AttentionProblem, dtype: DType, arch: GPUArch) throws(AttentionError) {
+    throw notBuilt
+  }
+
   static func forward(
-    problem: AttentionProblem, dtype: DType, arch: GPUArch, q: DeviceTensorRef, k: DeviceTensorRef,
-    v: DeviceTensorRef, output: DeviceTensorRef, lse: UInt64
+    problem: AttentionProblem, dtype: DType, arch: GPUArch, driver: CUDADriver, q: DeviceTensorRef,
+    k: DeviceTensorRef, v: DeviceTensorRef, output: DeviceTensorRef, lse: UInt64
   ) throws(AttentionError) -> [KernelLaunch] {
+    if hopperEnabled, driver.supportsTensorMaps,
+      HopperForwardPlanner.unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output)
+        == nil
+    {
+      return try HopperForwardPlanner.plan(
+        problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, lse: lse,
+        encodeTensorMap: driver.hopperTensorMapEncoder())
+    }
     throw notBuilt
   }
 
@@ -24,5 +42,8 @@ enum FlashPath {
     throw notBuilt
   }
 
-  static func catalog(arch: GPUArch) -> [GeneratedKernel] { [] }
+  /// Every flash kernel for `arch` (the Hopper family too on sm_90a).
+  static func catalog(arch: GPUArch) -> [GeneratedKernel] {
+    arch == .sm90a ? HopperForwardPlanner.catalog() : []
+  }
 }
