@@ -11,7 +11,7 @@ import Testing
     for k in kernels {
       #expect(k.arch == .sm90a)
       #expect(!k.source.contains("#include"))
-      #expect(k.source.contains("extern \"C\" __global__ void __launch_bounds__(384, 1) \(k.name)("))
+      #expect(k.source.contains("extern \"C\" __global__ void __launch_bounds__(THREADS, 1) \(k.name)("))
       #expect(k.source.contains("wgmma.mma_async.sync.aligned.m64n"))
       #expect(k.source.contains("cp.async.bulk.tensor.4d"))
       #expect(k.source.contains("setmaxnreg"))
@@ -61,9 +61,9 @@ import Testing
       })
     #expect(launches.count == 1)
     let launch = try #require(launches.first)
-    #expect(launch.grid == Dim3(3, 8, 2))
+    #expect(launch.grid == Dim3(3 * 8 * 2))
     #expect(launch.block == Dim3(384))
-    #expect(launch.parameterBlock.count == 448)
+    #expect(launch.parameterBlock.count == 512)
     // The three maps land at 0, 128, 256 in request order Q, K, V.
     #expect(launch.parameterBlock[0] == 1 && launch.parameterBlock[128] == 2 && launch.parameterBlock[256] == 3)
     let all = requests.all
@@ -80,6 +80,12 @@ import Testing
     typealias L = HopperForwardSource.ParamsLayout
     #expect(int32(L.seqlenQ) == 300 && int32(L.seqlenK) == 777)
     #expect(int32(L.heads) == 8 && int32(L.headsPerKeyValueHead) == 4 && int32(L.queryBlocks) == 3)
+    #expect(int32(L.tiles) == 48)
+    let persistent = try HopperForwardPlanner.plan(
+      problem: problem, dtype: .bfloat16, arch: .sm90a, q: q, k: k, v: v, output: o, lse: 0x50000,
+      persistent: true, multiprocessorCount: 20,
+      encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) })
+    #expect(persistent.first?.grid == Dim3(20))
   }
 
   @Test func unsupportedProblemsNameTheReason() throws {
@@ -115,8 +121,8 @@ import Testing
       manifest.append([
         "name": k.name, "dtype": c.dtype.shortName, "headDim": c.headDim, "blockN": c.blockN,
         "stages": c.stages, "causal": c.causal, "pingPong": c.pingPong,
-        "smem": c.sharedMemoryBytes, "threads": HopperForwardConfig.threadsPerBlock,
-        "blockM": HopperForwardConfig.blockM,
+        "smem": c.sharedMemoryBytes, "threads": c.threadsPerBlock,
+        "blockM": c.blockM,
         "tuned": HopperForwardConfig.tuned(dtype: c.dtype, headDim: c.headDim, causal: c.causal) == c,
       ])
     }

@@ -14,7 +14,7 @@ if [[ $PHASES == *check* ]]; then
 fi
 if [[ $PHASES == *sanitize* ]]; then
   for tool in memcheck racecheck; do
-    timeout 150 compute-sanitizer --tool $tool --print-limit 20 python3 $HERE/hopper_check.py --bin $BIN --mode tiny \
+    timeout 150 compute-sanitizer --tool $tool --print-limit 20 python3 $HERE/hopper_check.py --bin $BIN --mode tiny ${TINY_ARGS:-} \
       --only ${SAN_ONLY:-bf16_d128_bm128_bn176_s2_pp_sm90a,bf16_d128_bm128_bn128_s2_pp_causal} 2>&1 | tail -25 | tee $OUT/sanitize-$tool.log
   done
 fi

@@ -28,8 +28,9 @@ def ck(r, what):
 
 # Params layout (HopperForwardSource.ParamsLayout)
 OFF = dict(tmQ=0, tmK=128, tmV=256, o=384, lse=392, oB=400, oS=408, oH=416,
-           seqlenQ=424, seqlenK=428, heads=432, headsPerKV=436, numMBlocks=440, scaleLog2=444)
-PARAMS_SIZE = 448
+           seqlenQ=424, seqlenK=428, heads=432, headsPerKV=436, numMBlocks=440, scaleLog2=444, numTiles=448)
+PARAMS_SIZE = 512
+NUM_SMS = 132
 DT_CODE = {torch.bfloat16: 9, torch.float16: 6}
 
 class Kernel:
@@ -57,7 +58,8 @@ def encode_map(t, seqlen, heads, batch, d, rows):
                                    dims, strides, box, estr, 0, 3, 2, 0), "cuTensorMapEncodeTiled")
     return bytes(tm)
 
-def make_params(k, q, kk, v, o, lse, scale):
+def make_params(k, q, kk, v, o, lse, scale, ctas=None):
+    """ctas: None = one CTA per tile; an int = persistent grid of that many CTAs."""
     m = k.meta
     B, Nq, Hq, D = q.shape
     Nk, Hkv = kk.shape[1], kk.shape[2]
@@ -66,10 +68,11 @@ def make_params(k, q, kk, v, o, lse, scale):
     buf[128:256] = encode_map(kk, Nk, Hkv, B, D, m["blockN"])
     buf[256:384] = encode_map(v, Nk, Hkv, B, D, m["blockN"])
     import struct
-    struct.pack_into("<QQqqqiiiiif", buf, 384, o.data_ptr(), lse.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
-                     Nq, Nk, Hq, Hq // Hkv, (Nq + m["blockM"] - 1) // m["blockM"], scale * 1.4426950408889634)
     mblocks = (Nq + m["blockM"] - 1) // m["blockM"]
-    return buf, (mblocks, Hq, B)
+    tiles = mblocks * Hq * B
+    struct.pack_into("<QQqqqiiiiifi", buf, 384, o.data_ptr(), lse.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
+                     Nq, Nk, Hq, Hq // Hkv, mblocks, scale * 1.4426950408889634, tiles)
+    return buf, (tiles if ctas is None else min(tiles, ctas), 1, 1)
 
 def launch(k, params, grid, stream=None):
     pbuf = (ctypes.c_uint8 * PARAMS_SIZE).from_buffer_copy(params)
@@ -163,14 +166,14 @@ def run_check(kernels, args):
         D, causal = m["headDim"], m["causal"]
         shapes = CHECK_SHAPES if m["tuned"] or args.full else [CHECK_SHAPES[3], CHECK_SHAPES[5], CHECK_SHAPES[8]]
         worst = 0.0
-        for (B, Hq, Hkv, Nq, Nk) in shapes:
+        for (B, Hq, Hkv, Nq, Nk), ctas in [(sh, c) for sh in shapes for c in (None, 3, NUM_SMS)]:
             q = torch.randn(B, Nq, Hq, D, device="cuda", dtype=dt)
             kk = torch.randn(B, Nk, Hkv, D, device="cuda", dtype=dt)
             v = torch.randn(B, Nk, Hkv, D, device="cuda", dtype=dt)
             scale = 1.0 / math.sqrt(D)
             o = torch.full_like(q, float("nan"))
             lse = torch.full((B, Hq, Nq), float("nan"), device="cuda", dtype=torch.float32)
-            params, grid = make_params(k, q, kk, v, o, lse, scale)
+            params, grid = make_params(k, q, kk, v, o, lse, scale, ctas)
             launch(k, params, grid)
             sync_with_timeout()
             o_ref, lse_ref = reference(q, kk, v, causal, scale)
@@ -184,17 +187,36 @@ def run_check(kernels, args):
             tol = 2 * base_err + 1e-4
             ok = finite_ok and lse_ok and zero_ok and err <= tol
             worst = max(worst, err)
-            rows.append(dict(kernel=m["name"], shape=[B, Hq, Hkv, Nq, Nk], err=err, base_err=base_err, ok=ok,
+            rows.append(dict(kernel=m["name"], shape=[B, Hq, Hkv, Nq, Nk], ctas=ctas, err=err, base_err=base_err, ok=ok,
                              lse_ok=lse_ok, finite=finite_ok))
             if not ok:
                 failures += 1
-                print(f"FAIL {m['name']} B={B} H={Hq}/{Hkv} N={Nq}x{Nk}: err={err:.3e} base={base_err:.3e} "
+                print(f"FAIL {m['name']} B={B} H={Hq}/{Hkv} N={Nq}x{Nk} ctas={ctas}: err={err:.3e} base={base_err:.3e} "
                       f"finite={finite_ok} lse_ok={lse_ok} zero_rows_ok={zero_ok}", flush=True)
         print(f"{'ok  ' if all(r['ok'] for r in rows if r['kernel']==m['name']) else 'FAIL'} {m['name']:<58} regs={k.regs} worst_err={worst:.2e}", flush=True)
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
     print(f"check: {failures} failing cases", flush=True)
     return failures
+
+def time_round_robin(fns, rounds=5, reps=3, warmup=2):
+    """Median per implementation, the implementations interleaved round by round so clock drift
+    under sustained load hits all of them alike."""
+    for f in fns.values():
+        for _ in range(warmup):
+            f()
+    torch.cuda.synchronize()
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, f in fns.items():
+            evs = []
+            for _ in range(reps):
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record(); f(); b.record()
+                evs.append((a, b))
+            torch.cuda.synchronize()
+            samples[name] += [a.elapsed_time(b) for a, b in evs]
+    return {name: statistics.median(v) for name, v in samples.items()}, samples
 
 def time_fn(fn, warmup=3, reps=15):
     for _ in range(warmup):
@@ -225,27 +247,27 @@ def run_bench(kernels, args):
                 v = torch.randn(B, N, H, D, device="cuda", dtype=dt)
                 scale = 1.0 / math.sqrt(D)
                 flops = 4 * B * H * N * N * D / (2 if causal else 1)
-                res = {}
+                fns = {}
                 for be in ["cudnn", "flash"]:
                     try:
-                        res["sdpa-" + be] = time_fn(lambda: sdpa(q, k, v, causal, scale, be))
+                        sdpa(q, k, v, causal, scale, be); torch.cuda.synchronize()
+                        fns["sdpa-" + be] = (lambda be=be: sdpa(q, k, v, causal, scale, be))
                     except Exception as e:
                         print(f"sdpa {be} failed: {str(e)[:200]}", flush=True)
-                        res["sdpa-" + be] = float("nan")
                 o = torch.empty_like(q)
                 lse = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
                 for kern in kernels:
                     m = kern.meta
                     if m["headDim"] != D or m["causal"] != causal or m["dtype"] != "bf16":
                         continue
-                    params, grid = make_params(kern, q, k, v, o, lse, scale)
-                    launch(kern, params, grid); sync_with_timeout()
-                    res[m["name"]] = time_fn(lambda: launch(kern, params, grid))
-                base = res["sdpa-cudnn"]
-                try:
-                    res["sdpa-cudnn-again"] = time_fn(lambda: sdpa(q, k, v, causal, scale, "cudnn"))
-                except Exception:
-                    pass
+                    for mode in args.grids.split(","):
+                        ctas = None if mode == "tile" else NUM_SMS
+                        params, grid = make_params(kern, q, k, v, o, lse, scale, ctas)
+                        launch(kern, params, grid); sync_with_timeout()
+                        fns[m["name"] + ("" if mode == "tile" else "+persist")] = (
+                            lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
+                res, _ = time_round_robin(fns, rounds=args.rounds)
+                base = res.get("sdpa-cudnn", float("nan"))
                 for name, ms in res.items():
                     tf = flops / ms / 1e9
                     print(f"{D:>4} {N:>6} {str(causal):>6} {name:<58} {ms:8.3f} {tf:8.1f} {base / ms:8.3f}", flush=True)
@@ -265,7 +287,7 @@ def run_tiny(kernels, args):
         kk = torch.randn(B, Nk, Hkv, D, device="cuda", dtype=dt)
         v = torch.randn(B, Nk, Hkv, D, device="cuda", dtype=dt)
         o = torch.empty_like(q); lse = torch.empty(B, Hq, Nq, device="cuda")
-        params, grid = make_params(k, q, kk, v, o, lse, 1 / math.sqrt(D))
+        params, grid = make_params(k, q, kk, v, o, lse, 1 / math.sqrt(D), args.ctas)
         launch(k, params, grid); torch.cuda.synchronize()
         o_ref, _ = reference(q, kk, v, m["causal"], 1 / math.sqrt(D))
         print(f"tiny {m['name']}: err={rel(o, o_ref):.2e}", flush=True)
@@ -279,8 +301,13 @@ def main():
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--head-dims", default="64,128,256")
     ap.add_argument("--seqlens", default="512,1024,2048,4096,8192,16384")
+    ap.add_argument("--grids", default="tile,persist")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--ctas", type=int, default=None, help="tiny mode: persistent grid size")
     args = ap.parse_args()
     torch.cuda.init(); torch.zeros(1, device="cuda")
+    global NUM_SMS
+    NUM_SMS = torch.cuda.get_device_properties(0).multi_processor_count
     print(torch.cuda.get_device_name(), "torch", torch.__version__, flush=True)
     kernels = load_kernels(args.bin, args.only)
     print(f"{len(kernels)} kernels loaded", flush=True)

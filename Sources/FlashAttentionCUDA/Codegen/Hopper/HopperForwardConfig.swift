@@ -3,9 +3,9 @@ import FlashAttention
 /// One variant of the Hopper (sm_90a) forward kernel: everything that is baked into its
 /// source. Sequence lengths, heads and batch are kernel arguments, never part of this.
 ///
-/// The CTA is three warpgroups (384 threads): warpgroup 0 is the producer (one thread issues
-/// the TMA loads, the registers of the others are given back with `setmaxnreg.dec`), and
-/// warpgroups 1 and 2 are consumers that own 64 query rows each, so `blockM` is 128.
+/// The CTA is 1 + `consumerWarpgroups` warpgroups: warpgroup 0 is the producer (one thread
+/// issues the TMA loads, the registers of the others are given back with `setmaxnreg.dec`),
+/// and each consumer warpgroup owns 64 query rows, so `blockM` is 64 · consumerWarpgroups.
 public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// `.float16` or `.bfloat16`; accumulation is always float32.
   public var dtype: DType
@@ -19,17 +19,23 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// Named-barrier ping-pong: one consumer warpgroup issues its GEMMs while the other runs
   /// its softmax, so the tensor cores stay busy through the exponentials.
   public var pingPong: Bool
+  /// 2 (blockM 128, 240 registers per consumer thread) or 3 (blockM 192, 160 registers: only
+  /// headDim 64 fits its accumulators there).
+  public var consumerWarpgroups: Int
 
-  /// Query rows per CTA: two consumer warpgroups of 64 rows (the wgmma M).
-  public static let blockM = 128
-  public static let threadsPerBlock = 384
-  /// Register budgets after `setmaxnreg` (24·128 + 240·256 ≤ 65 536).
-  public static let producerRegisters = 24
-  public static let consumerRegisters = 240
+  /// Query rows per CTA: 64 per consumer warpgroup (the wgmma M).
+  public var blockM: Int { 64 * consumerWarpgroups }
+  public var threadsPerBlock: Int { 128 * (consumerWarpgroups + 1) }
+  /// Register budgets after `setmaxnreg`: producer·128 + consumer·128·n ≤ 65 536.
+  public var producerRegisters: Int { consumerWarpgroups == 2 ? 24 : 32 }
+  public var consumerRegisters: Int { consumerWarpgroups == 2 ? 240 : 160 }
   /// Head dimensions this family implements; others take the FlashAttention-2 path.
   public static let supportedHeadDims: Set<Int> = [64, 128, 256]
 
-  public init(dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool) {
+  public init(
+    dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2
+  ) {
+    self.consumerWarpgroups = consumerWarpgroups
     self.dtype = dtype
     self.headDim = headDim
     self.blockN = blockN
@@ -45,16 +51,16 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     let entry = HopperBlockTable.entry(headDim: headDim, causal: causal)
     return HopperForwardConfig(
       dtype: dtype, headDim: headDim, blockN: entry.blockN, stages: entry.stages,
-      causal: causal, pingPong: entry.pingPong)
+      causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
   static let panelRowBytes = 128
   public var panels: Int { headDim / 64 }
-  public var queryTileBytes: Int { Self.blockM * headDim * 2 }
+  public var queryTileBytes: Int { blockM * headDim * 2 }
   public var keyValueStageBytes: Int { blockN * headDim * 2 }
-  /// Barriers: Q full, then K full/empty and V full/empty per stage (8 bytes each).
-  var barrierBytes: Int { 8 * (1 + 4 * stages) }
+  /// Barriers: Q full/empty, then K full/empty and V full/empty per stage (8 bytes each).
+  var barrierBytes: Int { 8 * (2 + 4 * stages) }
   /// Dynamic shared memory, including 1 KiB of slack to align the tiles to 1024 bytes
   /// (the 128-byte swizzle pattern repeats every 1024 bytes and wgmma assumes that phase).
   public var sharedMemoryBytes: Int {
@@ -63,16 +69,23 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// Hopper's per-block limit for dynamic shared memory (227 KiB).
   public static let sharedMemoryLimit = 232_448
 
+  /// Live registers of a consumer thread: O (headDim/2 floats), S (blockN/2 floats), P
+  /// (blockN/4 packed pairs) and ~28 for addresses, row statistics and loop state. Above the
+  /// `setmaxnreg` budget ptxas spills and serialises the wgmma (seen: d64 bm192 bn192).
+  public var estimatedConsumerRegisters: Int { headDim / 2 + blockN / 2 + blockN / 4 + 28 }
+
   /// Checks the invariants the generated source relies on.
   public var isValid: Bool {
     Self.supportedHeadDims.contains(headDim) && (dtype == .float16 || dtype == .bfloat16)
       && blockN % 16 == 0 && (16...256).contains(blockN) && (1...8).contains(stages)
+      && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
+      && estimatedConsumerRegisters <= consumerRegisters
       && sharedMemoryBytes <= Self.sharedMemoryLimit
   }
 
   /// Unique, readable kernel name, e.g. `flash_fwd_hopper_bf16_d128_bm128_bn176_s2_pp_sm90a`.
   public var name: String {
-    "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(Self.blockM)_bn\(blockN)_s\(stages)"
+    "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
       + (pingPong ? "_pp" : "") + (causal ? "_causal" : "") + "_sm90a"
   }
   public var description: String { name }
@@ -86,6 +99,10 @@ public enum HopperBlockTable {
     public var blockN: Int
     public var stages: Int
     public var pingPong: Bool
+    /// Launch one CTA per multiprocessor that walks tiles round-robin (the kernel is the same;
+    /// only the grid changes) instead of one CTA per tile.
+    public var persistent: Bool = false
+    public var consumerWarpgroups: Int = 2
   }
 
   public static func entry(headDim: Int, causal: Bool) -> Entry {

@@ -35,12 +35,14 @@ public enum HopperForwardPlanner {
     return nil
   }
 
-  /// The launch of the tuned variant. Throws `.unsupported` when `unsupportedReason` is set.
+  /// The launch of the tuned variant (or `config`). Throws `.unsupported` when
+  /// `unsupportedReason` is set. `multiprocessorCount` sizes the grid of a persistent launch
+  /// (`persistent` overrides the block table's choice).
   public static func plan(
     problem: AttentionProblem, dtype: DType, arch: GPUArch,
     q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef,
     output: DeviceTensorRef, lse: UInt64,
-    config: HopperForwardConfig? = nil,
+    config: HopperForwardConfig? = nil, persistent: Bool? = nil, multiprocessorCount: Int? = nil,
     encodeTensorMap: TensorMapEncoder
   ) throws(AttentionError) -> [KernelLaunch] {
     if let reason = unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output) {
@@ -58,13 +60,20 @@ public enum HopperForwardPlanner {
         globalStrides: [UInt64(t.strides.seqlen * 2), UInt64(t.strides.head * 2), UInt64(t.strides.batch * 2)],
         boxDims: [64, UInt32(rows), 1, 1])
     }
-    let mapQ = try encodeTensorMap(request(q, seqlen: problem.seqlenQ, heads: problem.queryHeads, rows: HopperForwardConfig.blockM))
+    let mapQ = try encodeTensorMap(request(q, seqlen: problem.seqlenQ, heads: problem.queryHeads, rows: c.blockM))
     let mapK = try encodeTensorMap(request(k, seqlen: problem.seqlenK, heads: problem.keyValueHeads, rows: c.blockN))
     let mapV = try encodeTensorMap(request(v, seqlen: problem.seqlenK, heads: problem.keyValueHeads, rows: c.blockN))
     for map in [mapQ, mapK, mapV] where map.count != TensorMapRequest.encodedByteCount {
       throw .backendFailure(backend: "cuda", message: "tensor map encoder returned \(map.count) bytes, expected 128")
     }
-    let mBlocks = (problem.seqlenQ + HopperForwardConfig.blockM - 1) / HopperForwardConfig.blockM
+    let mBlocks = (problem.seqlenQ + c.blockM - 1) / c.blockM
+    let tiles = mBlocks * problem.queryHeads * problem.batch
+    guard tiles < Int(Int32.max) else {
+      throw .unsupported(argument: "problem", value: "\(tiles) query tiles", supported: "fewer than 2^31")
+    }
+    // Persistent: one CTA per multiprocessor walks the tiles; otherwise one CTA per tile.
+    let wantsPersistent = persistent ?? HopperBlockTable.entry(headDim: c.headDim, causal: c.causal).persistent
+    let ctas = wantsPersistent ? min(tiles, max(1, multiprocessorCount ?? tiles)) : tiles
     var params = FixedOffsetBytes(size: HopperForwardSource.ParamsLayout.size)
     typealias L = HopperForwardSource.ParamsLayout
     params.put(mapQ, at: L.tensorMapQ)
@@ -81,12 +90,13 @@ public enum HopperForwardPlanner {
     params.put(Int32(problem.groupSize), at: L.headsPerKeyValueHead)
     params.put(Int32(mBlocks), at: L.queryBlocks)
     params.put(problem.scale * Float(1.4426950408889634), at: L.scaleLog2)
+    params.put(Int32(tiles), at: L.tiles)
     let kernel = HopperForwardSource.generate(c)
     return [
       KernelLaunch(
         kernel: kernel, entryPoint: c.name,
-        grid: Dim3(mBlocks, problem.queryHeads, problem.batch),
-        block: Dim3(HopperForwardConfig.threadsPerBlock),
+        grid: Dim3(ctas),
+        block: Dim3(c.threadsPerBlock),
         dynamicSharedMemoryBytes: c.sharedMemoryBytes,
         parameterBlock: params.bytes)
     ]
