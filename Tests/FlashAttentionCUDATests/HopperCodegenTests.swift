@@ -33,7 +33,7 @@ import Testing
   }
 
   @Test func wgmmaOperandCountsMatchTheShape() {
-    let ss = HopperPTX.wgmmaSS(n: 176, dtype: .bf16)
+    let ss = HopperPTX.wgmmaSS(n: 176, accumulators: 88, dtype: .bf16)
     #expect(ss.contains("m64n176k16.f32.bf16.bf16 {%0, "))
     #expect(ss.contains("%87}, %88, %89, p, 1, 1, 0, 0;"))
     let rs = HopperPTX.wgmmaRS(n: 128, dtype: .f16)
@@ -122,7 +122,7 @@ import Testing
         "name": k.name, "dtype": c.dtype.shortName, "headDim": c.headDim, "blockN": c.blockN,
         "stages": c.stages, "causal": c.causal, "pingPong": c.pingPong,
         "smem": c.sharedMemoryBytes, "threads": c.threadsPerBlock,
-        "blockM": c.blockM,
+        "blockM": c.blockM, "trimTail": c.trimTail, "consumers": c.consumerWarpgroups,
         "tuned": HopperForwardConfig.tuned(dtype: c.dtype, headDim: c.headDim, causal: c.causal) == c,
       ])
     }

@@ -74,6 +74,13 @@ def make_params(k, q, kk, v, o, lse, scale, ctas=None):
                      Nq, Nk, Hq, Hq // Hkv, mblocks, scale * 1.4426950408889634, tiles)
     return buf, (tiles if ctas is None else min(tiles, ctas), 1, 1)
 
+def coprime_grid(sms, mblocks):
+    """HopperForwardPlanner.persistentGridSize."""
+    c = sms
+    while c > 1 and math.gcd(c, max(1, mblocks)) != 1 and c > sms - 8:
+        c -= 1
+    return c if math.gcd(c, max(1, mblocks)) == 1 else sms
+
 def launch(k, params, grid, stream=None):
     pbuf = (ctypes.c_uint8 * PARAMS_SIZE).from_buffer_copy(params)
     args = (ctypes.c_void_p * 1)(ctypes.cast(pbuf, ctypes.c_void_p))
@@ -261,10 +268,11 @@ def run_bench(kernels, args):
                     if m["headDim"] != D or m["causal"] != causal or m["dtype"] != "bf16":
                         continue
                     for mode in args.grids.split(","):
-                        ctas = None if mode == "tile" else NUM_SMS
+                        mblocks = (N + m["blockM"] - 1) // m["blockM"]
+                        ctas = None if mode == "tile" else (NUM_SMS if mode == "persist" else coprime_grid(NUM_SMS, mblocks))
                         params, grid = make_params(kern, q, k, v, o, lse, scale, ctas)
                         launch(kern, params, grid); sync_with_timeout()
-                        fns[m["name"] + ("" if mode == "tile" else "+persist")] = (
+                        fns[m["name"] + ("" if mode == "tile" else "+" + mode)] = (
                             lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
                 res, _ = time_round_robin(fns, rounds=args.rounds)
                 base = res.get("sdpa-cudnn", float("nan"))

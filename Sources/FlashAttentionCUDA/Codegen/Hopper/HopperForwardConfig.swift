@@ -22,6 +22,11 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// 2 (blockM 128, 240 registers per consumer thread) or 3 (blockM 192, 160 registers: only
   /// headDim 64 fits its accumulators there).
   public var consumerWarpgroups: Int
+  /// P·V of the first (partial) key block runs only its ⌈visible/16⌉ k16 slices.
+  public var trimTail: Bool
+
+  /// The wgmma N widths the Q·Kᵀ product is generated for.
+  public var queryKeyWidths: [Int] { [blockN] }
 
   /// Query rows per CTA: 64 per consumer warpgroup (the wgmma M).
   public var blockM: Int { 64 * consumerWarpgroups }
@@ -33,9 +38,11 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public static let supportedHeadDims: Set<Int> = [64, 128, 256]
 
   public init(
-    dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2
+    dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
+    trimTail: Bool = false
   ) {
     self.consumerWarpgroups = consumerWarpgroups
+    self.trimTail = trimTail
     self.dtype = dtype
     self.headDim = headDim
     self.blockN = blockN
@@ -51,7 +58,8 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     let entry = HopperBlockTable.entry(headDim: headDim, causal: causal)
     return HopperForwardConfig(
       dtype: dtype, headDim: headDim, blockN: entry.blockN, stages: entry.stages,
-      causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups)
+      causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
+      trimTail: entry.trimTail)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
@@ -86,7 +94,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// Unique, readable kernel name, e.g. `flash_fwd_hopper_bf16_d128_bm128_bn176_s2_pp_sm90a`.
   public var name: String {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
-      + (pingPong ? "_pp" : "") + (causal ? "_causal" : "") + "_sm90a"
+      + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (causal ? "_causal" : "") + "_sm90a"
   }
   public var description: String { name }
 }
@@ -103,16 +111,16 @@ public enum HopperBlockTable {
     /// only the grid changes) instead of one CTA per tile.
     public var persistent: Bool = false
     public var consumerWarpgroups: Int = 2
+    public var trimTail: Bool = false
   }
 
   public static func entry(headDim: Int, causal: Bool) -> Entry {
     switch (headDim, causal) {
-    case (64, false): Entry(blockN: 192, stages: 3, pingPong: true)
-    case (64, true): Entry(blockN: 128, stages: 3, pingPong: true)
-    case (128, false): Entry(blockN: 176, stages: 2, pingPong: true)
-    case (128, true): Entry(blockN: 128, stages: 2, pingPong: true)
-    case (256, _): Entry(blockN: 80, stages: 2, pingPong: true)
-    default: Entry(blockN: 128, stages: 2, pingPong: true)
-    }
-  }
+    case (64, false): Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true)
+    case (64, true): Entry(blockN: 128, stages: 4, pingPong: true, persistent: false, consumerWarpgroups: 3, trimTail: true)
+    case (128, false): Entry(blockN: 176, stages: 2, pingPong: true, persistent: true, trimTail: true)
+    case (128, true): Entry(blockN: 128, stages: 2, pingPong: true, persistent: false, trimTail: true)
+    case (256, false): Entry(blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true)
+    default: Entry(blockN: 80, stages: 2, pingPong: true, persistent: false, trimTail: true)
+    }  }
 }

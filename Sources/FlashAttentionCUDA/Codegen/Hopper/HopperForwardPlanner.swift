@@ -73,7 +73,12 @@ public enum HopperForwardPlanner {
     }
     // Persistent: one CTA per multiprocessor walks the tiles; otherwise one CTA per tile.
     let wantsPersistent = persistent ?? HopperBlockTable.entry(headDim: c.headDim, causal: c.causal).persistent
-    let ctas = wantsPersistent ? min(tiles, max(1, multiprocessorCount ?? tiles)) : tiles
+    let ctas: Int
+    if wantsPersistent, let sms = multiprocessorCount, sms >= 1 {
+      ctas = min(tiles, persistentGridSize(multiprocessors: sms, queryBlocks: mBlocks))
+    } else {
+      ctas = tiles
+    }
     var params = FixedOffsetBytes(size: HopperForwardSource.ParamsLayout.size)
     typealias L = HopperForwardSource.ParamsLayout
     params.put(mapQ, at: L.tensorMapQ)
@@ -100,6 +105,18 @@ public enum HopperForwardPlanner {
         dynamicSharedMemoryBytes: c.sharedMemoryBytes,
         parameterBlock: params.bytes)
     ]
+  }
+
+  /// CTAs of a persistent launch: the largest count ≤ `multiprocessors` that shares no factor
+  /// with `queryBlocks`. Tiles are dealt round-robin (tile = cta + k · grid) with the query
+  /// block fastest, so with a grid that is a multiple of `queryBlocks` (132 = 4 · 33 with 4
+  /// blocks at seqlen 512) every CTA would get the same query block for ever — under causal
+  /// the longest CTA does 4× the average. Coprime, each CTA cycles through all of them.
+  public static func persistentGridSize(multiprocessors: Int, queryBlocks: Int) -> Int {
+    func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+    var c = max(1, multiprocessors)
+    while c > 1 && gcd(c, max(1, queryBlocks)) != 1 && c > multiprocessors - 8 { c -= 1 }
+    return gcd(c, max(1, queryBlocks)) == 1 ? c : multiprocessors
   }
 
   /// Every variant the planner can choose on sm_90a (for `flash-attn kernels --compile`).

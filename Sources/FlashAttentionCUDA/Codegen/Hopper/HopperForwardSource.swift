@@ -41,7 +41,9 @@ public enum HopperForwardSource {
     src += "// \(c.name): dtype=\(c.dtype) headDim=\(c.headDim) blockM=\(c.blockM) "
     src += "blockN=\(c.blockN) stages=\(c.stages) causal=\(c.causal) pingPong=\(c.pingPong)\n"
     src += HopperPTX.prelude(half)
-    src += HopperPTX.wgmmaSS(n: c.blockN, dtype: half)
+    for n in c.queryKeyWidths {
+      src += HopperPTX.wgmmaSS(n: n, accumulators: c.blockN / 2, dtype: half)
+    }
     src += HopperPTX.wgmmaRS(n: c.headDim, dtype: half)
     src += constants(c)
     src += body(c)
@@ -59,6 +61,7 @@ public enum HopperForwardSource {
     #define PANELS \(c.panels)
     #define CAUSAL \(c.causal ? 1 : 0)
     #define PINGPONG \(c.pingPong ? 1 : 0)
+    #define TRIM_TAIL \(c.trimTail ? 1 : 0)
     #define Q_BYTES (BM * HD * 2)
     #define KV_BYTES (BN * HD * 2)
     #define PRODUCER_REGS \(c.producerRegisters)
@@ -79,24 +82,41 @@ public enum HopperForwardSource {
     """
   }
 
+  /// `gemm_qk_n<N>` for every width in `queryKeyWidths`.
+  static func queryKeyGemms(_ c: HopperForwardConfig) -> String {
+    c.queryKeyWidths.map { n in
+      """
+      DEV void gemm_qk_n\(n)(float (&s)[BN / 2], u32 qAddr, u32 kAddr) {
+        #pragma unroll
+        for (int kk = 0; kk < HD / 16; ++kk) {
+          const u32 pn = kk / 4, off = (kk % 4) * 32;
+          u64 da = smem_desc(qAddr + pn * (BM * 128) + off, 16, 1024);
+          u64 db = smem_desc(kAddr + pn * (BN * 128) + off, 16, 1024);
+          wgmma_ss_n\(n)(s, da, db, kk > 0 ? 1 : 0);
+        }
+      }
+
+      """
+    }.joined()
+  }
+
   static func body(_ c: HopperForwardConfig) -> String {
     #"""
-    // S = Q_wg · K_stageᵀ for one consumer warpgroup (64 × BN), over HD in k16 steps.
-    // Q and K are K-major with the 128B swizzle, stored as HD/64 panels of rows × 128 bytes.
-    DEV void gemm_qk(float (&s)[BN / 2], u32 qAddr, u32 kAddr) {
-      #pragma unroll
-      for (int kk = 0; kk < HD / 16; ++kk) {
-        const u32 pn = kk / 4, off = (kk % 4) * 32;
-        u64 da = smem_desc(qAddr + pn * (BM * 128) + off, 16, 1024);
-        u64 db = smem_desc(kAddr + pn * (BN * 128) + off, 16, 1024);
-        wgmma_ss_n\#(c.blockN)(s, da, db, kk > 0 ? 1 : 0);
-      }
-    }
+    // S = Q_wg · K_stageᵀ for one consumer warpgroup (64 × BN), over HD in k16 steps. Q and K are K-major with the 128B swizzle, stored as HD/64 panels
+    // of rows × 128 bytes.
+    \#(queryKeyGemms(c))
+    DEV void gemm_qk(float (&s)[BN / 2], u32 qAddr, u32 kAddr) { gemm_qk_n\#(c.blockN)(s, qAddr, kAddr); }
 
     // O += P · V_stage: P (64 × BN) from registers, V (BN × HD) N-major in shared memory.
-    DEV void gemm_pv(float (&o)[HD / 2], u32 (&pr)[BN / 4], u32 vAddr) {
+    // Only the first `steps` k16 slices: P is exactly 0 past the visible keys of the first
+    // (partial) block. (Narrowing Q·Kᵀ the same way needs a wgmma width switch, which makes
+    // ptxas serialise every wgmma of the kernel — C7511/C7515 — so only P·V is trimmed.)
+    DEV void gemm_pv(float (&o)[HD / 2], u32 (&pr)[BN / 4], u32 vAddr, int steps = BN / 16) {
       #pragma unroll
       for (int kk = 0; kk < BN / 16; ++kk) {
+    #if TRIM_TAIL
+        if (kk >= steps) break;
+    #endif
         u64 db = smem_desc(vAddr + kk * 16 * 128, BN * 128, 1024);
         wgmma_rs_n\#(c.headDim)(o, pr[4 * kk], pr[4 * kk + 1], pr[4 * kk + 2], pr[4 * kk + 3], db);
       }
@@ -186,13 +206,16 @@ public enum HopperForwardSource {
     #endif
     }
 
-    // Key blocks query block mBlock needs: the causal limit of its last row, else all.
-    DEV int key_blocks(const Params& p, int mBlock) {
+    // Keys query block mBlock sees at most: the causal limit of its last row, else all.
+    DEV int key_end(const Params& p, int mBlock) {
     #if CAUSAL
-      const int keyEnd = min(p.seqlenK, (mBlock + 1) * BM + p.seqlenK - p.seqlenQ);
+      return min(p.seqlenK, (mBlock + 1) * BM + p.seqlenK - p.seqlenQ);
     #else
-      const int keyEnd = p.seqlenK;
+      return p.seqlenK;
     #endif
+    }
+    DEV int key_blocks(const Params& p, int mBlock) {
+      const int keyEnd = key_end(p, mBlock);
       return keyEnd <= 0 ? 0 : (keyEnd + BN - 1) / BN;
     }
 
@@ -321,9 +344,12 @@ public enum HopperForwardSource {
             mbar_wait(barQFull, (u32)qIter & 1u);
 
             // Phase 0: S = Q · K_{last}ᵀ, softmax.
+            int firstSteps;
             {
               const int s0 = t % STAGES;
               mbar_wait(BAR_KFULL(s0), (u32)(t / STAGES) & 1u);
+              const int n = nBlocks - 1;
+              firstSteps = (key_end(p, mBlock) - n * BN + 15) / 16;  // k16 slices of P·V: 1 ... BN/16
               PP_SYNC();
               fence_regs(s);
               wg_fence();
@@ -333,7 +359,6 @@ public enum HopperForwardSource {
               wg_wait<0>();
               fence_regs(s);
               RELEASE(BAR_KEMPTY(s0));
-              const int n = nBlocks - 1;
               const bool needMask = (n + 1) * BN > p.seqlenK
     #if CAUSAL
                 || (n + 1) * BN - 1 > mBlock * BM + causalOffset
@@ -356,7 +381,8 @@ public enum HopperForwardSource {
               wg_fence();
               gemm_qk(s, qAddr, sK + ks * KV_BYTES);
               wg_commit();
-              gemm_pv(o, pr, sV + vs * KV_BYTES);
+              if (j == 1) gemm_pv(o, pr, sV + vs * KV_BYTES, firstSteps);  // P of the first block
+              else gemm_pv(o, pr, sV + vs * KV_BYTES);
               wg_commit();
               PP_ARRIVE();
               wg_wait<1>();
@@ -385,7 +411,7 @@ public enum HopperForwardSource {
               PP_SYNC();
               fence_regs(o); fence_regs(pr);
               wg_fence();
-              gemm_pv(o, pr, sV + vs * KV_BYTES);
+              gemm_pv(o, pr, sV + vs * KV_BYTES, nBlocks == 1 ? firstSteps : BN / 16);
               wg_commit();
               PP_ARRIVE();
               wg_wait<0>();

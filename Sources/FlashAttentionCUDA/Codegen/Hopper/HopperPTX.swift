@@ -98,13 +98,15 @@ enum HopperPTX {
   }
 
   /// `wgmma` with both operands in shared memory: D(64×n, f32) (+)= A(64×16) · B(16×n),
-  /// A and B K-major (no transpose). `scale_d == 0` overwrites D.
-  static func wgmmaSS(n: Int, dtype: HalfType) -> String {
+  /// A and B K-major (no transpose). `scale_d == 0` overwrites D. The accumulator array has
+  /// `accumulators` entries (blockN/2) of which the first n/2 are written, so narrower shapes
+  /// can compute a prefix of the S block.
+  static func wgmmaSS(n: Int, accumulators: Int, dtype: HalfType) -> String {
     let regs = n / 2
     let dList = (0..<regs).map { "%\($0)" }.joined(separator: ", ")
     let outs = (0..<regs).map { "\"+f\"(d[\($0)])" }.joined(separator: ", ")
     return """
-      DEV void wgmma_ss_n\(n)(float (&d)[\(regs)], u64 da, u64 db, int scale_d) {
+      DEV void wgmma_ss_n\(n)(float (&d)[\(accumulators)], u64 da, u64 db, int scale_d) {
         asm volatile(
           "{\\n.reg .pred p;\\nsetp.ne.b32 p, %\(regs + 2), 0;\\n"
           "wgmma.mma_async.sync.aligned.m64n\(n)k16.\(wgmmaTypes(dtype)) {\(dList)}, %\(regs), %\(regs + 1), p, 1, 1, 0, 0;\\n}\\n"

@@ -5,28 +5,30 @@ import FlashAttention
 public enum HopperSweep {
   public static func variants() -> [HopperForwardConfig] {
     var out: [HopperForwardConfig] = []
-    func add(_ d: Int, _ bn: Int, _ st: Int, _ causal: Bool, _ pp: Bool, _ dtype: DType = .bfloat16, consumers: Int = 2) {
+    func add(
+      _ d: Int, _ bn: Int, _ st: Int, _ causal: Bool, _ pp: Bool = true, _ dtype: DType = .bfloat16,
+      consumers: Int = 2, trim: Bool = true
+    ) {
       let c = HopperForwardConfig(
-        dtype: dtype, headDim: d, blockN: bn, stages: st, causal: causal, pingPong: pp, consumerWarpgroups: consumers)
+        dtype: dtype, headDim: d, blockN: bn, stages: st, causal: causal, pingPong: pp,
+        consumerWarpgroups: consumers, trimTail: trim)
       if c.isValid && !out.contains(c) { out.append(c) }
     }
     for causal in [false, true] {
       for dtype in [DType.bfloat16, .float16] {
         for d in [64, 128, 256] {
           let c = HopperForwardConfig.tuned(dtype: dtype, headDim: d, causal: causal)!
-          add(d, c.blockN, c.stages, causal, c.pingPong, dtype, consumers: c.consumerWarpgroups)
+          add(d, c.blockN, c.stages, causal, c.pingPong, dtype, consumers: c.consumerWarpgroups, trim: c.trimTail)
         }
       }
-      add(128, 128, 2, causal, true)
-      add(128, 176, 2, causal, true)
-      add(128, 192, 2, causal, true)
-      add(128, 176, 2, causal, false)
-      add(64, 192, 3, causal, true)
-      add(64, 128, 4, causal, true)
-      add(64, 128, 4, causal, true, consumers: 3)
-      add(64, 128, 4, causal, false, consumers: 3)
-      add(64, 192, 3, causal, true, consumers: 3)
-      add(256, 80, 2, causal, true)
+      add(64, 128, 4, causal, consumers: 3, trim: false)
+      add(64, 128, 3, causal, consumers: 3)
+      add(64, 128, 4, causal)
+      add(128, 176, 2, causal, trim: false)
+      add(128, 176, 2, causal)
+      add(128, 128, 2, causal)
+      add(128, 192, 2, causal)
+      add(256, 80, 2, causal, trim: false)
       add(256, 80, 2, causal, false)
     }
     return out
