@@ -69,7 +69,7 @@ final class AttentionRun: @unchecked Sendable {
     case .flash:
       flashForward = try FlashPath.forward(
         problem: problem, dtype: dtype, arch: arch, driver: runtime.device.driver, q: q.ref, k: k.ref, v: v.ref, output: output.ref,
-        lse: lse.buffer.address)
+        lse: lse.buffer.address, multiprocessorCount: runtime.device.properties.multiprocessorCount)
       if let dOutput, let dq, let dk, let dv {
         let bytes = FlashPath.backwardScratchBytes(problem: problem, arch: arch, deterministic: deterministic)
         let allocator = runtime.allocator

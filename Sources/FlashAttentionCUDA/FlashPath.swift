@@ -19,7 +19,7 @@ enum FlashPath {
 
   static func forward(
     problem: AttentionProblem, dtype: DType, arch: GPUArch, driver: CUDADriver, q: DeviceTensorRef,
-    k: DeviceTensorRef, v: DeviceTensorRef, output: DeviceTensorRef, lse: UInt64
+    k: DeviceTensorRef, v: DeviceTensorRef, output: DeviceTensorRef, lse: UInt64, multiprocessorCount: Int? = nil
   ) throws(AttentionError) -> [KernelLaunch] {
     if hopperEnabled, driver.supportsTensorMaps,
       HopperForwardPlanner.unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output)
@@ -27,7 +27,7 @@ enum FlashPath {
     {
       return try HopperForwardPlanner.plan(
         problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, lse: lse,
-        encodeTensorMap: driver.hopperTensorMapEncoder())
+        multiprocessorCount: multiprocessorCount, encodeTensorMap: driver.hopperTensorMapEncoder())
     }
     throw notBuilt
   }
