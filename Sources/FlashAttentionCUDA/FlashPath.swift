@@ -3,18 +3,14 @@ import Foundation
 
 /// The one place the backend meets the generated flash kernels' planners: the Hopper
 /// forward (`HopperForwardPlanner`, sm_90a) where it takes the problem, else the
-/// FlashAttention-2 kernels (`FlashAttentionKernels`). Until the latter land the flash
-/// algorithm is reported as unsupported on the GPU (the backward has no other path).
+/// FlashAttention-2 kernels (`FlashAttentionKernels`, every sm_80+ GPU, forward and backward).
 enum FlashPath {
-  static let notBuilt = AttentionError.unsupported(
-    argument: "algorithm", value: "flash", supported: "standard (the generated flash kernels are not built yet)")
-
   /// `FLASH_ATTN_HOPPER=0` keeps Hopper on the FlashAttention-2 forward (for comparisons).
   static var hopperEnabled: Bool { ProcessInfo.processInfo.environment["FLASH_ATTN_HOPPER"] != "0" }
 
   /// Throws `.unsupported` unless flash forward and backward can run `problem` in `dtype`.
   static func check(problem: AttentionProblem, dtype: DType, arch: GPUArch) throws(AttentionError) {
-    throw notBuilt
+    try FlashAttentionKernels.check(problem: problem, dtype: dtype, arch: arch)
   }
 
   static func forward(
@@ -29,21 +25,26 @@ enum FlashPath {
         problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, lse: lse,
         multiprocessorCount: multiprocessorCount, encodeTensorMap: driver.hopperTensorMapEncoder())
     }
-    throw notBuilt
+    return try FlashAttentionKernels.forward(
+      problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, lse: lse)
   }
 
-  static func backwardScratchBytes(problem: AttentionProblem, arch: GPUArch, deterministic: Bool) -> Int { 0 }
+  static func backwardScratchBytes(problem: AttentionProblem, arch: GPUArch, deterministic: Bool) -> Int {
+    FlashAttentionKernels.backwardScratchBytes(problem: problem, arch: arch, deterministic: deterministic)
+  }
 
   static func backward(
     problem: AttentionProblem, dtype: DType, arch: GPUArch, q: DeviceTensorRef, k: DeviceTensorRef,
     v: DeviceTensorRef, output: DeviceTensorRef, dOutput: DeviceTensorRef, lse: UInt64, dq: DeviceTensorRef,
     dk: DeviceTensorRef, dv: DeviceTensorRef, scratch: UInt64, deterministic: Bool
   ) throws(AttentionError) -> [KernelLaunch] {
-    throw notBuilt
+    try FlashAttentionKernels.backward(
+      problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, dOutput: dOutput, lse: lse,
+      dq: dq, dk: dk, dv: dv, scratch: scratch, deterministic: deterministic)
   }
 
   /// Every flash kernel for `arch` (the Hopper family too on sm_90a).
   static func catalog(arch: GPUArch) -> [GeneratedKernel] {
-    arch == .sm90a ? HopperForwardPlanner.catalog() : []
+    FlashAttentionKernels.catalog(arch: arch) + (arch == .sm90a ? HopperForwardPlanner.catalog() : [])
   }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlashAttention
 import FlashAttentionCUDA
 import Foundation
+import Synchronization
 
 /// `flash-attn kernels`: lists the kernel variants and, with `--compile`, compiles each one
 /// with NVRTC (no GPU needed) and prints ptxas's registers, shared memory and spills.
@@ -41,32 +42,38 @@ struct KernelsCommand: ParsableCommand {
     } else {
       print(row("arch", "kernel", "entry points", "", "", "", "", ""))
     }
-    for a in archs {
-      for kernel in KernelCatalog.kernels(arch: a) {
-        guard compile else {
-          print(row(a.rawValue, kernel.name, kernel.entryPoints.joined(separator: ","), "", "", "", "", ""))
-          continue
-        }
-        do {
-          let compiled = try cache.compile(kernel)
-          let reports = Dictionary(compiled.reports.map { ($0.function, $0) }, uniquingKeysWith: { a, _ in a })
-          for entry in kernel.entryPoints {
-            guard let r = reports[entry] else {
-              failures += 1
-              print(row(a.rawValue, kernel.name, entry, "", "", "", "", "FAILED: not in the ptxas report"))
-              continue
-            }
-            let spill = r.spillStoreBytes + r.spillLoadBytes
-            print(
-              row(
-                a.rawValue, kernel.name, entry, "\(r.registers)", "\(r.sharedMemoryBytes)", "\(r.stackFrameBytes)",
-                "\(spill)", spill > 0 ? "ok (spills)" : "ok"))
+    let kernels = archs.flatMap { a in KernelCatalog.kernels(arch: a) }
+    guard compile else {
+      for k in kernels { print(row(k.arch.rawValue, k.name, k.entryPoints.joined(separator: ","), "", "", "", "", "")) }
+      return
+    }
+    // NVRTC is thread-safe: compile on every core, print in catalog order.
+    let results = Mutex([Result<CompiledKernel, CUDAError>?](repeating: nil, count: kernels.count))
+    DispatchQueue.concurrentPerform(iterations: kernels.count) { i in
+      let r = Result { () throws(CUDAError) in try cache.compile(kernels[i]) }
+      results.withLock { $0[i] = r }
+    }
+    for (kernel, result) in zip(kernels, results.withLock { $0 }) {
+      let a = kernel.arch
+      switch result! {
+      case let .success(compiled):
+        let reports = Dictionary(compiled.reports.map { ($0.function, $0) }, uniquingKeysWith: { a, _ in a })
+        for entry in kernel.entryPoints {
+          guard let r = reports[entry] else {
+            failures += 1
+            print(row(a.rawValue, kernel.name, entry, "", "", "", "", "FAILED: not in the ptxas report"))
+            continue
           }
-        } catch {
-          failures += 1
-          print(row(a.rawValue, kernel.name, "", "", "", "", "", "FAILED"))
-          FileHandle.standardError.write(Data((error.description + "\n").utf8))
+          let spill = r.spillStoreBytes + r.spillLoadBytes
+          print(
+            row(
+              a.rawValue, kernel.name, entry, "\(r.registers)", "\(r.sharedMemoryBytes)", "\(r.stackFrameBytes)",
+              "\(spill)", spill > 0 ? "ok (spills)" : "ok"))
         }
+      case let .failure(error):
+        failures += 1
+        print(row(a.rawValue, kernel.name, "", "", "", "", "", "FAILED"))
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
       }
     }
     if failures > 0 {
