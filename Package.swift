@@ -18,7 +18,9 @@ let package = Package(
     // Core: problem description, tensors, errors, float64 reference, backend protocol, .npy.
     .target(name: "FlashAttention"),
     // Tiled flash and standard attention on the CPU, all cores.
-    .target(name: "FlashAttentionCPU", dependencies: ["FlashAttention"]),
+    // SIMD micro-kernels in C, one build per instruction set, chosen at run time by CPUID.
+    .target(name: "CFlashAttentionKernels"),
+    .target(name: "FlashAttentionCPU", dependencies: ["FlashAttention", "CFlashAttentionKernels"]),
     // NVIDIA GPUs: dlopen'ed driver + NVRTC, kernels generated from Swift.
     .target(name: "FlashAttentionCUDA", dependencies: ["FlashAttention"]),
     // `flash-attn bench`: sweeps, measurement, reports, charts.

@@ -1,16 +1,17 @@
-import Foundation
+import CFlashAttentionKernels
+import FlashAttention
 
-/// The float32 block products every CPU algorithm is built from.
+/// The float32 block operations every CPU algorithm is built from, run by the SIMD kernels of
+/// `CFlashAttentionKernels` (AVX-512, AVX2 or portable, chosen at run time).
 ///
-/// All of attention's matrix products — S = QKᵀ, O += PV, dV += PᵀdO, dP = dOVᵀ, dK += dSᵀQ,
-/// dQ += dSK — are one shape of kernel once the operand whose rows are read contiguously is
-/// chosen as `b`: `C[m×n] (+)= A[m×k] · B[k×n]` with B and C row-major and A read through
-/// arbitrary strides (so `A` may be a transposed view, as in PᵀdO). Keys are packed transposed
-/// (Kᵀ, Vᵀ) so QKᵀ and dOVᵀ take this form too.
+/// All of attention's matrix products are one kernel shape, `C[m×n] (+)= A[m×k]·B[k×n]`, once
+/// the operand read along contiguous rows is made `B`: A is read through arbitrary strides (so
+/// it may be a transposed tile), B and C are row-major. The flash kernels therefore work on
+/// transposed score tiles Sᵀ = K·Qᵀ (keys × query rows): K is read in place, only the small Q
+/// block is transposed, and P·V reads Pᵀ through swapped strides.
 enum BlockKernels {
-  /// `C[i, j] (+)= Σ_p A[i, p] · B[p, j]` for i < m, j < n, p < k, where
-  /// `A[i, p] = a[i·aRowStride + p·aColStride]`, `B[p, j] = b[p·ldb + j]`,
-  /// `C[i, j] = c[i·ldc + j]`. Overwrites C when `accumulate` is false.
+  /// `C[i, j] (+)= Σ_p A[i, p]·B[p, j]`, `A[i, p] = a[i·aRowStride + p·aColStride]`,
+  /// `B[p, j] = b[p·ldb + j]`, `C[i, j] = c[i·ldc + j]`.
   @inline(__always)
   static func gemm(
     m: Int, n: Int, k: Int,
@@ -18,59 +19,64 @@ enum BlockKernels {
     b: UnsafePointer<Float>, ldb: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
   ) {
-    if !accumulate {
-      for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+    fa_gemm(
+      Int32(m), Int32(n), Int32(k), a, aRowStride, aColStride, b, ldb, c, ldc, accumulate ? 1 : 0)
+  }
+
+  /// Name of the kernel variant in use: "avx512", "avx2", "portable" or "neon".
+  static var instructionSet: String { String(cString: fa_isa_name(fa_active_isa())) }
+}
+
+extension TensorView {
+  /// Rows `(b, s0 ..< s0 + count, h)` as float32 rows: in place (row stride `strides.seqlen`)
+  /// for float32 storage; converted into `scratch` (row stride `ld`) for float16.
+  @inline(__always)
+  func floatRows(
+    _ b: Int, _ s0: Int, count: Int, _ h: Int, scratch: UnsafeMutablePointer<Float>, ld: Int
+  ) -> (rows: UnsafePointer<Float>, stride: Int) {
+    let first = UnsafeRawPointer(row(b, s0, h))
+    if Scalar.self == Float.self { return (first.assumingMemoryBound(to: Float.self), strides.seqlen) }
+    for r in 0..<count {
+      fa_f16_to_f32(
+        (first + r * strides.seqlen * MemoryLayout<Scalar>.stride).assumingMemoryBound(to: UInt16.self),
+        scratch + r * ld, shape.headDim)
     }
-    guard k > 0 else { return }
-    // Four rows of C at a time: each row of B is loaded once for four rows (the inner loop
-    // over j vectorises; the four accumulating rows stay in cache).
-    var i = 0
-    while i + 4 <= m {
-      let c0 = c + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc
-      let a0 = a + i * aRowStride, a1 = a0 + aRowStride, a2 = a1 + aRowStride, a3 = a2 + aRowStride
-      for p in 0..<k {
-        let bp = b + p * ldb
-        let x0 = a0[p * aColStride], x1 = a1[p * aColStride]
-        let x2 = a2[p * aColStride], x3 = a3[p * aColStride]
-        for j in 0..<n {
-          let bj = bp[j]
-          c0[j] += x0 * bj
-          c1[j] += x1 * bj
-          c2[j] += x2 * bj
-          c3[j] += x3 * bj
-        }
-      }
-      i += 4
+    return (UnsafePointer(scratch), ld)
+  }
+
+  /// `dst[x·ld + r] = scale · row(b, s0 + r, h)[x]` for r < count, x < headDim.
+  @inline(__always)
+  func transposedRows(
+    _ b: Int, _ s0: Int, count: Int, _ h: Int, into dst: UnsafeMutablePointer<Float>, ld: Int, scale: Float
+  ) {
+    let first = UnsafeRawPointer(row(b, s0, h))
+    if Scalar.self == Float.self {
+      fa_transpose(
+        first.assumingMemoryBound(to: Float.self), strides.seqlen, Int32(count), Int32(shape.headDim), dst, ld, scale)
+    } else {
+      fa_transpose_f16(
+        first.assumingMemoryBound(to: UInt16.self), strides.seqlen, Int32(count), Int32(shape.headDim), dst, ld,
+        scale)
     }
-    while i < m {
-      let ci = c + i * ldc
-      let ai = a + i * aRowStride
-      for p in 0..<k {
-        let bp = b + p * ldb
-        let x = ai[p * aColStride]
-        for j in 0..<n { ci[j] += x * bp[j] }
-      }
-      i += 1
+  }
+}
+
+extension MutableTensorView {
+  /// Writes `headDim` floats into row `(b, s, h)`, converting to the storage type.
+  @inline(__always)
+  func store(_ b: Int, _ s: Int, _ h: Int, from src: UnsafePointer<Float>) {
+    let dst = UnsafeMutableRawPointer(row(b, s, h))
+    if Scalar.self == Float.self {
+      dst.assumingMemoryBound(to: Float.self).update(from: src, count: shape.headDim)
+    } else {
+      fa_f32_to_f16(src, dst.assumingMemoryBound(to: UInt16.self), shape.headDim)
     }
   }
 
-  /// `x[i] = exp(x[i] · scale − shift)` for i < n; returns the sum of the results.
+  /// Sets row `(b, s, h)` to zeros.
   @inline(__always)
-  static func expShifted(_ x: UnsafeMutablePointer<Float>, count n: Int, scale: Float, shift: Float) -> Float {
-    var sum: Float = 0
-    for j in 0..<n {
-      let e = Foundation.exp(x[j] * scale - shift)
-      x[j] = e
-      sum += e
-    }
-    return sum
-  }
-
-  /// max of `x[i] · scale` for i < n (n ≥ 1); the scale may be negative.
-  @inline(__always)
-  static func maximum(_ x: UnsafePointer<Float>, count n: Int, scale: Float) -> Float {
-    var m = -Float.infinity
-    for j in 0..<n { m = Swift.max(m, x[j] * scale) }
-    return m
+  func storeZeros(_ b: Int, _ s: Int, _ h: Int) {
+    let dst = row(b, s, h)
+    for x in 0..<shape.headDim { dst[x] = Scalar(0) }
   }
 }

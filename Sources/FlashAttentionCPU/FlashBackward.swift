@@ -1,3 +1,4 @@
+import CFlashAttentionKernels
 import FlashAttention
 
 /// FlashAttention backward on the CPU.
@@ -52,32 +53,42 @@ struct FlashBackward<Scalar: TensorScalar> {
 
   struct LaneTiles {
     let scratch: Scratch
-    let keys: UnsafeMutablePointer<Float>       // keys × headStride
-    let keysT: UnsafeMutablePointer<Float>      // headDim × keys
-    let valuesT: UnsafeMutablePointer<Float>    // headDim × keys
+    let keys: UnsafeMutablePointer<Float>       // keys × headStride (float16 storage only)
+    let values: UnsafeMutablePointer<Float>     // keys × headStride (float16 storage only)
     let dKeys: UnsafeMutablePointer<Float>      // keys × headStride
     let dValues: UnsafeMutablePointer<Float>    // keys × headStride
-    let query: UnsafeMutablePointer<Float>      // queryRows × headStride
-    let dOut: UnsafeMutablePointer<Float>       // queryRows × headStride
-    let probs: UnsafeMutablePointer<Float>      // queryRows × keys
-    let dProbs: UnsafeMutablePointer<Float>     // queryRows × keys
+    let queryT: UnsafeMutablePointer<Float>     // headDim × queryRows: scale·Qᵀ
+    let dOutT: UnsafeMutablePointer<Float>      // headDim × queryRows: dOᵀ
+    let query: UnsafeMutablePointer<Float>      // queryRows × headStride (float16 storage only)
+    let dOut: UnsafeMutablePointer<Float>       // queryRows × headStride (float16 storage only)
+    let probsT: UnsafeMutablePointer<Float>     // keys × queryRows: Sᵀ, then Pᵀ
+    let dProbsT: UnsafeMutablePointer<Float>    // keys × queryRows: dPᵀ, then dSᵀ
+    let shift: UnsafeMutablePointer<Float>      // queryRows: LSE (+∞ for rows that see nothing)
+    let rowDot: UnsafeMutablePointer<Float>     // queryRows: D
     /// This lane's float32 dQ, `(batch, queryHeads, seqlenQ, headDim)` contiguous.
     let dQuery: UnsafeMutablePointer<Float>
 
     init(_ t: TileShape, headDim d: Int, dQuery: UnsafeMutablePointer<Float>) {
-      let kv = t.keys * t.headStride, qr = t.queryRows * t.headStride
-      let sizes = [kv, d * t.keys, d * t.keys, kv, kv, qr, qr, t.queryRows * t.keys, t.queryRows * t.keys]
+      let kv = t.keys * t.headStride, qr = t.queryRows * t.headStride, qt = d * t.queryRows
+      let st = t.keys * t.queryRows
+      let sizes = [kv, kv, kv, kv, qt, qt, qr, qr, st, st, t.queryRows, t.queryRows]
       scratch = Scratch(floats: sizes.map(Scratch.rounded).reduce(0, +))
       keys = scratch.take(sizes[0])
-      keysT = scratch.take(sizes[1])
-      valuesT = scratch.take(sizes[2])
-      dKeys = scratch.take(sizes[3])
-      dValues = scratch.take(sizes[4])
-      query = scratch.take(sizes[5])
-      dOut = scratch.take(sizes[6])
-      probs = scratch.take(sizes[7])
-      dProbs = scratch.take(sizes[8])
+      values = scratch.take(sizes[1])
+      dKeys = scratch.take(sizes[2])
+      dValues = scratch.take(sizes[3])
+      queryT = scratch.take(sizes[4])
+      dOutT = scratch.take(sizes[5])
+      query = scratch.take(sizes[6])
+      dOut = scratch.take(sizes[7])
+      probsT = scratch.take(sizes[8])
+      dProbsT = scratch.take(sizes[9])
+      shift = scratch.take(sizes[10])
+      rowDot = scratch.take(sizes[11])
       self.dQuery = dQuery
+      // Padding columns of Qᵀ and dOᵀ stay zero, so padded lanes see finite values.
+      queryT.update(repeating: 0, count: qt)
+      dOutT.update(repeating: 0, count: qt)
     }
   }
 
@@ -140,86 +151,77 @@ struct FlashBackward<Scalar: TensorScalar> {
     batch b: Int, kvHead kvh: Int, block: Int, rowDot: UnsafePointer<Float>, tiles t: LaneTiles
   ) {
     let p = problem
-    let d = p.headDim, ld = tile.headStride, bc = tile.keys, brMax = tile.queryRows
+    let d = p.headDim, ld = tile.headStride, bc = tile.keys, brMax = tile.queryRows, ldS = tile.queryRows
     let j0 = block * bc
     let cols = min(bc, p.seqlenK - j0)
-    let scale = p.scale
+    let offset = p.seqlenK - p.seqlenQ  // key j is seen by query rows i ≥ j − offset (causal)
 
-    for c in 0..<cols {
-      let ks = k.row(b, j0 + c, kvh), vs = v.row(b, j0 + c, kvh)
-      let kd = t.keys + c * ld
-      for x in 0..<d {
-        let kx = ks[x].floatValue
-        kd[x] = kx
-        t.keysT[x * bc + c] = kx
-        t.valuesT[x * bc + c] = vs[x].floatValue
-      }
-    }
+    let (kRows, kStride) = k.floatRows(b, j0, count: cols, kvh, scratch: t.keys, ld: ld)
+    let (vRows, vStride) = v.floatRows(b, j0, count: cols, kvh, scratch: t.values, ld: ld)
     t.dKeys.update(repeating: 0, count: cols * ld)
     t.dValues.update(repeating: 0, count: cols * ld)
 
-    // Query row i sees key j when j < visibleKeys(i); under the causal mask the first row that
-    // sees key j0 is j0 − (seqlenK − seqlenQ). Earlier query blocks are skipped.
-    let firstRow = p.mask == .causal ? max(0, j0 - (p.seqlenK - p.seqlenQ)) : 0
+    // Query blocks wholly before the first row that sees key j0 are skipped.
+    let firstRow = p.mask == .causal ? max(0, j0 - offset) : 0
     let group = p.groupSize
     for h in (kvh * group)..<((kvh + 1) * group) {
       let bh = b * p.queryHeads + h
       var i0 = firstRow / brMax * brMax
       while i0 < p.seqlenQ {
         let rows = min(brMax, p.seqlenQ - i0)
-        for r in 0..<rows {
-          let qs = q.row(b, i0 + r, h), gs = dOutput.row(b, i0 + r, h)
-          let qd = t.query + r * ld, gd = t.dOut + r * ld
+        let columns = TileShape.padded(rows)
+        q.transposedRows(b, i0, count: rows, h, into: t.queryT, ld: ldS, scale: p.scale)
+        dOutput.transposedRows(b, i0, count: rows, h, into: t.dOutT, ld: ldS, scale: 1)
+        if rows < columns {
           for x in 0..<d {
-            qd[x] = qs[x].floatValue
-            gd[x] = gs[x].floatValue
+            (t.queryT + x * ldS + rows).update(repeating: 0, count: columns - rows)
+            (t.dOutT + x * ldS + rows).update(repeating: 0, count: columns - rows)
           }
         }
-        // S = Q Kᵀ, then P = exp(scale·S − LSE), masked entries 0.
-        BlockKernels.gemm(
-          m: rows, n: cols, k: d, a: t.query, aRowStride: ld, aColStride: 1,
-          b: t.keysT, ldb: bc, c: t.probs, ldc: bc, accumulate: false)
-        for r in 0..<rows {
-          let row = t.probs + r * bc
-          let visible = min(cols, max(0, p.visibleKeys(forQueryRow: i0 + r) - j0))
-          let rowLSE = lse[bh * p.seqlenQ + i0 + r]
+        let (qRows, qStride) = q.floatRows(b, i0, count: rows, h, scratch: t.query, ld: ld)
+        let (gRows, gStride) = dOutput.floatRows(b, i0, count: rows, h, scratch: t.dOut, ld: ld)
+        for r in 0..<columns {
           // An LSE of −∞ (a row that saw no key) contributes nothing, even if handed in by a
-          // caller for a row that does see keys: never exp(+∞).
-          let live = rowLSE > -.infinity ? visible : 0
-          if live > 0 { _ = BlockKernels.expShifted(row, count: live, scale: scale, shift: rowLSE) }
-          if live < cols { (row + live).update(repeating: 0, count: cols - live) }
+          // caller for a row that does see keys: shifting by +∞ gives P = 0, never exp(+∞).
+          let value = r < rows ? lse[bh * p.seqlenQ + i0 + r] : .infinity
+          t.shift[r] = value == -.infinity ? .infinity : value
+          t.rowDot[r] = r < rows ? rowDot[bh * p.seqlenQ + i0 + r] : 0
         }
+
+        // Sᵀ = K (scale·Q)ᵀ, masked; Pᵀ = exp(Sᵀ − LSE).
+        BlockKernels.gemm(
+          m: cols, n: columns, k: d, a: kRows, aRowStride: kStride, aColStride: 1,
+          b: t.queryT, ldb: ldS, c: t.probsT, ldc: ldS, accumulate: false)
+        if p.mask == .causal && j0 + cols - 1 - offset > i0 {
+          for c in 0..<cols {
+            let hidden = min(columns, j0 + c - offset - i0)
+            if hidden > 0 { (t.probsT + c * ldS).update(repeating: -.infinity, count: hidden) }
+          }
+        }
+        fa_probabilities_columns(t.probsT, Int32(cols), Int32(columns), ldS, t.shift)
         // dV += Pᵀ dO.
         BlockKernels.gemm(
-          m: cols, n: d, k: rows, a: t.probs, aRowStride: 1, aColStride: bc,
-          b: t.dOut, ldb: ld, c: t.dValues, ldc: ld, accumulate: true)
-        // dP = dO Vᵀ; dS = scale · P ∘ (dP − D), written over dP.
+          m: cols, n: d, k: rows, a: t.probsT, aRowStride: ldS, aColStride: 1,
+          b: gRows, ldb: gStride, c: t.dValues, ldc: ld, accumulate: true)
+        // dPᵀ = V dOᵀ; dSᵀ = scale · Pᵀ ∘ (dPᵀ − D), written over dPᵀ.
         BlockKernels.gemm(
-          m: rows, n: cols, k: d, a: t.dOut, aRowStride: ld, aColStride: 1,
-          b: t.valuesT, ldb: bc, c: t.dProbs, ldc: bc, accumulate: false)
-        for r in 0..<rows {
-          let pr = t.probs + r * bc, dpr = t.dProbs + r * bc
-          let di = rowDot[bh * p.seqlenQ + i0 + r]
-          for c in 0..<cols { dpr[c] = scale * pr[c] * (dpr[c] - di) }
-        }
+          m: cols, n: columns, k: d, a: vRows, aRowStride: vStride, aColStride: 1,
+          b: t.dOutT, ldb: ldS, c: t.dProbsT, ldc: ldS, accumulate: false)
+        fa_dscores_columns(t.dProbsT, t.probsT, Int32(cols), Int32(columns), ldS, t.rowDot, p.scale)
         // dK += dSᵀ Q; dQ += dS K (into this lane's dQ).
         BlockKernels.gemm(
-          m: cols, n: d, k: rows, a: t.dProbs, aRowStride: 1, aColStride: bc,
-          b: t.query, ldb: ld, c: t.dKeys, ldc: ld, accumulate: true)
+          m: cols, n: d, k: rows, a: t.dProbsT, aRowStride: ldS, aColStride: 1,
+          b: qRows, ldb: qStride, c: t.dKeys, ldc: ld, accumulate: true)
         BlockKernels.gemm(
-          m: rows, n: d, k: cols, a: t.dProbs, aRowStride: bc, aColStride: 1,
-          b: t.keys, ldb: ld, c: t.dQuery + (bh * p.seqlenQ + i0) * d, ldc: d, accumulate: true)
+          m: rows, n: d, k: cols, a: t.dProbsT, aRowStride: 1, aColStride: ldS,
+          b: kRows, ldb: kStride, c: t.dQuery + (bh * p.seqlenQ + i0) * d, ldc: d, accumulate: true)
         i0 += brMax
       }
     }
 
     for c in 0..<cols {
-      let kd = dk.row(b, j0 + c, kvh), vd = dv.row(b, j0 + c, kvh)
-      let ks = t.dKeys + c * ld, vs = t.dValues + c * ld
-      for x in 0..<d {
-        kd[x] = Scalar(ks[x])
-        vd[x] = Scalar(vs[x])
-      }
+      dk.store(b, j0 + c, kvh, from: t.dKeys + c * ld)
+      dv.store(b, j0 + c, kvh, from: t.dValues + c * ld)
     }
   }
 }

@@ -1,3 +1,4 @@
+import CFlashAttentionKernels
 import FlashAttention
 import Foundation
 
@@ -5,6 +6,9 @@ import Foundation
 /// stream past a 64-row query tile; an online softmax keeps the running row max `m` and row
 /// sum `l`, rescales the output accumulator when the max grows, and the seqlenQ × seqlenK matrix
 /// is never formed. Work items run on all lanes, longest (causal) first.
+///
+/// Per key block: Sᵀ = K·(scale·Q)ᵀ (K read in place when stored as float32), the causal mask
+/// as −∞, the online-softmax step vectorised across query rows, then O += P·V.
 struct FlashForward<Scalar: TensorScalar> {
   let problem: AttentionProblem
   let q: TensorView<Scalar>
@@ -31,27 +35,31 @@ struct FlashForward<Scalar: TensorScalar> {
   /// Per-lane tiles; allocated once per lane, reused for every work item.
   struct LaneTiles {
     let scratch: Scratch
-    let query: UnsafeMutablePointer<Float>      // queryRows × headStride
-    let keysT: UnsafeMutablePointer<Float>      // headDim × keys (Kᵀ)
-    let values: UnsafeMutablePointer<Float>     // keys × headStride
-    let scores: UnsafeMutablePointer<Float>     // queryRows × keys
+    let queryT: UnsafeMutablePointer<Float>       // headDim × queryRows: scale·Qᵀ
+    let keys: UnsafeMutablePointer<Float>         // keys × headStride (float16 storage only)
+    let values: UnsafeMutablePointer<Float>       // keys × headStride (float16 storage only)
+    let scoresT: UnsafeMutablePointer<Float>      // keys × queryRows: Sᵀ, then Pᵀ
     let accumulator: UnsafeMutablePointer<Float>  // queryRows × headStride
     let rowMax: UnsafeMutablePointer<Float>
     let rowSum: UnsafeMutablePointer<Float>
+    let correction: UnsafeMutablePointer<Float>
 
     init(_ t: TileShape, headDim d: Int) {
       let sizes = [
-        t.queryRows * t.headStride, d * t.keys, t.keys * t.headStride, t.queryRows * t.keys,
-        t.queryRows * t.headStride, t.queryRows, t.queryRows,
+        d * t.queryRows, t.keys * t.headStride, t.keys * t.headStride, t.keys * t.queryRows,
+        t.queryRows * t.headStride, t.queryRows, t.queryRows, t.queryRows,
       ]
       scratch = Scratch(floats: sizes.map(Scratch.rounded).reduce(0, +))
-      query = scratch.take(sizes[0])
-      keysT = scratch.take(sizes[1])
+      queryT = scratch.take(sizes[0])
+      keys = scratch.take(sizes[1])
       values = scratch.take(sizes[2])
-      scores = scratch.take(sizes[3])
+      scoresT = scratch.take(sizes[3])
       accumulator = scratch.take(sizes[4])
       rowMax = scratch.take(sizes[5])
       rowSum = scratch.take(sizes[6])
+      correction = scratch.take(sizes[7])
+      // Padding columns of Qᵀ stay zero, so padded lanes of the column kernels see finite scores.
+      queryT.update(repeating: 0, count: sizes[0])
     }
   }
 
@@ -73,75 +81,60 @@ struct FlashForward<Scalar: TensorScalar> {
 
   func process(batch b: Int, head h: Int, block: Int, tiles t: LaneTiles) {
     let p = problem
-    let d = p.headDim, ld = tile.headStride, bcMax = tile.keys
+    let d = p.headDim, ld = tile.headStride, bcMax = tile.keys, ldS = tile.queryRows
     let i0 = block * tile.queryRows
     let rows = min(tile.queryRows, p.seqlenQ - i0)
+    let columns = TileShape.padded(rows)
     let kvh = p.keyValueHead(forQueryHead: h)
-    let scale = p.scale
 
-    for r in 0..<rows {
-      let src = q.row(b, i0 + r, h)
-      let dst = t.query + r * ld
-      for x in 0..<d { dst[x] = src[x].floatValue }
+    q.transposedRows(b, i0, count: rows, h, into: t.queryT, ld: ldS, scale: p.scale)
+    if rows < columns {
+      for x in 0..<d { (t.queryT + x * ldS + rows).update(repeating: 0, count: columns - rows) }
     }
     t.accumulator.update(repeating: 0, count: rows * ld)
-    t.rowMax.update(repeating: -.infinity, count: rows)
-    t.rowSum.update(repeating: 0, count: rows)
+    t.rowMax.update(repeating: -.infinity, count: columns)
+    t.rowSum.update(repeating: 0, count: columns)
 
     // The mask is a prefix of keys per row and grows with the row, so the block's last row
     // bounds the keys any row of it sees: key blocks past it are skipped entirely.
     let keyEnd = p.visibleKeys(forQueryRow: i0 + rows - 1)
+    // Key j is seen by query rows i ≥ j − offset (causal, bottom-right aligned).
+    let offset = p.seqlenK - p.seqlenQ
     var j0 = 0
     while j0 < keyEnd {
       let cols = min(bcMax, keyEnd - j0)
-      for c in 0..<cols {
-        let ks = k.row(b, j0 + c, kvh), vs = v.row(b, j0 + c, kvh)
-        let vd = t.values + c * ld
-        for x in 0..<d {
-          t.keysT[x * bcMax + c] = ks[x].floatValue
-          vd[x] = vs[x].floatValue
+      let (kRows, kStride) = k.floatRows(b, j0, count: cols, kvh, scratch: t.keys, ld: ld)
+      BlockKernels.gemm(
+        m: cols, n: columns, k: d, a: kRows, aRowStride: kStride, aColStride: 1,
+        b: t.queryT, ldb: ldS, c: t.scoresT, ldc: ldS, accumulate: false)
+      if p.mask == .causal && j0 + cols - 1 - offset > i0 {
+        for c in 0..<cols {
+          let hidden = min(columns, j0 + c - offset - i0)  // query rows of the block that miss key j0 + c
+          if hidden > 0 { (t.scoresT + c * ldS).update(repeating: -.infinity, count: hidden) }
         }
       }
-      BlockKernels.gemm(
-        m: rows, n: cols, k: d, a: t.query, aRowStride: ld, aColStride: 1,
-        b: t.keysT, ldb: bcMax, c: t.scores, ldc: bcMax, accumulate: false)
-
-      for r in 0..<rows {
-        let s = t.scores + r * bcMax
-        let visible = min(cols, max(0, p.visibleKeys(forQueryRow: i0 + r) - j0))
-        guard visible > 0 else {
-          s.update(repeating: 0, count: cols)  // this row sees no key of this block
-          continue
-        }
-        let newMax = max(t.rowMax[r], BlockKernels.maximum(s, count: visible, scale: scale))
-        let correction = Foundation.exp(t.rowMax[r] - newMax)  // 0 on the row's first visible block
-        let blockSum = BlockKernels.expShifted(s, count: visible, scale: scale, shift: newMax)
-        if visible < cols { (s + visible).update(repeating: 0, count: cols - visible) }
-        t.rowSum[r] = t.rowSum[r] * correction + blockSum
-        t.rowMax[r] = newMax
-        if correction != 1 {
-          let o = t.accumulator + r * ld
-          for x in 0..<d { o[x] *= correction }
-        }
+      fa_online_softmax_columns(t.scoresT, Int32(cols), Int32(columns), ldS, t.rowMax, t.rowSum, t.correction)
+      for r in 0..<rows where t.correction[r] != 1 {
+        fa_scale(t.accumulator + r * ld, d, t.correction[r])
       }
+      let (vRows, vStride) = v.floatRows(b, j0, count: cols, kvh, scratch: t.values, ld: ld)
       BlockKernels.gemm(
-        m: rows, n: d, k: cols, a: t.scores, aRowStride: bcMax, aColStride: 1,
-        b: t.values, ldb: ld, c: t.accumulator, ldc: ld, accumulate: true)
+        m: rows, n: d, k: cols, a: t.scoresT, aRowStride: 1, aColStride: ldS,
+        b: vRows, ldb: vStride, c: t.accumulator, ldc: ld, accumulate: true)
       j0 += bcMax
     }
 
     let lseRow = lse + (b * p.queryHeads + h) * p.seqlenQ + i0
     for r in 0..<rows {
-      let dst = output.row(b, i0 + r, h)
       let l = t.rowSum[r]
       if l > 0 {
-        let inverse = 1 / l
         let o = t.accumulator + r * ld
-        for x in 0..<d { dst[x] = Scalar(o[x] * inverse) }
+        fa_scale(o, d, 1 / l)
+        output.store(b, i0 + r, h, from: o)
         lseRow[r] = t.rowMax[r] + Foundation.log(l)
       } else {
         // A row that sees no key: output 0, LSE −∞ (flash-attn's convention).
-        for x in 0..<d { dst[x] = Scalar(0) }
+        output.storeZeros(b, i0 + r, h)
         lseRow[r] = -.infinity
       }
     }

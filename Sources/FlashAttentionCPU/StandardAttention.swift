@@ -1,3 +1,4 @@
+import CFlashAttentionKernels
 import FlashAttention
 import Foundation
 
@@ -125,10 +126,10 @@ struct StandardAttention<Scalar: TensorScalar> {
         return
       }
       prob.update(from: s, count: visible)
-      let rowMax = BlockKernels.maximum(prob, count: visible, scale: p.scale)
-      let sum = BlockKernels.expShifted(prob, count: visible, scale: p.scale, shift: rowMax)
-      let inverse = 1 / sum
-      for j in 0..<visible { prob[j] *= inverse }
+      fa_scale(prob, visible, p.scale)
+      let rowMax = fa_max(prob, visible)
+      let sum = fa_exp_sum(prob, visible, rowMax)
+      fa_scale(prob, visible, 1 / sum)
       if visible < p.seqlenK { (prob + visible).update(repeating: 0, count: p.seqlenK - visible) }
       lse[item] = rowMax + Foundation.log(sum)
     }
@@ -178,7 +179,10 @@ struct StandardAttention<Scalar: TensorScalar> {
       let prob = probs.row(e, i), ds = dScores.row(e, i)
       let rowLSE = lse[item]
       let visible = rowLSE > -.infinity ? p.visibleKeys(forQueryRow: i) : 0
-      if visible > 0 { _ = BlockKernels.expShifted(prob, count: visible, scale: p.scale, shift: rowLSE) }
+      if visible > 0 {
+        fa_scale(prob, visible, p.scale)
+        _ = fa_exp_sum(prob, visible, rowLSE)
+      }
       if visible < p.seqlenK { (prob + visible).update(repeating: 0, count: p.seqlenK - visible) }
       let orow = o.matrix(b, h).element(i, 0), grow = dO.matrix(b, h).element(i, 0)
       var rowDot: Float = 0
