@@ -96,7 +96,7 @@ public final class KernelCache: @unchecked Sendable {
   ) throws(CUDAError) -> CompiledKernel {
     let nvrtc = try compilerProvider()
     let options = NVRTC.options(for: arch, extra: extraOptions)
-    let key = Self.key(source: source, options: options, arch: arch, compilerVersion: nvrtc.versionString)
+    let key = Self.key(source: source, options: options, arch: arch, compilerVersion: nvrtc.identity)
     if var hit = memory.withLock({ $0[key] }) {
       counters.withLock { $0.memoryHits += 1 }
       hit.origin = .memory

@@ -31,6 +31,12 @@ public final class NVRTC: @unchecked Sendable {
   /// The file that was loaded.
   public var path: String { library.path }
   public var versionString: String { "\(version.major).\(version.minor)" }
+  /// What the kernel cache keys on: `nvrtcVersion` only tells major.minor, so the size of
+  /// the library file is added to tell patch releases (13.0.48 from 13.0.88) apart.
+  public var identity: String {
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    return "\(versionString)/\(size)"
+  }
 
   init(library l: DynamicLibrary) throws(CUDAError) {
     library = l
