@@ -61,6 +61,8 @@ public enum CUDAError: Error, Equatable, Sendable, CustomStringConvertible {
       return .outOfMemory(device: device, requestedBytes: requestedBytes)
     case let .driver(_, code, _, _) where code == Self.driverOutOfMemory:
       return .outOfMemory(device: "cuda", requestedBytes: 0)
+    case .cublas(_, 3, _):  // CUBLAS_STATUS_ALLOC_FAILED: its workspace did not fit
+      return .outOfMemory(device: "cuda", requestedBytes: 0)
     default:
       return .backendFailure(backend: "cuda", message: description)
     }
