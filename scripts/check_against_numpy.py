@@ -146,6 +146,7 @@ CASES = [
     ("headDim 256", 1, 33, 47, 2, 1, 256, False, "f4", None),
     ("scale 0.3", 1, 50, 70, 2, 2, 16, False, "f4", 0.3),
     ("1x1", 1, 1, 1, 1, 1, 8, True, "f4", None),
+    ("1023x1024 causal (many blocks)", 1, 1023, 1024, 2, 2, 64, True, "f4", None),
     ("float16 GQA", 1, 64, 80, 4, 2, 64, False, "f2", None),
     ("float16 causal", 2, 77, 77, 2, 2, 32, True, "f2", None),
 ]
