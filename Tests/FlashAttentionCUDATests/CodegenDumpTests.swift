@@ -93,7 +93,27 @@ import Testing
         problem: p, dtype: c.dtype, arch: .sm90a, q: ref(.q, qs), k: ref(.k, kvs), v: ref(.v, kvs),
         output: ref(.o, qs), dOutput: ref(.dout, qs), lse: Self.address(.lse), dq: ref(.dq, qs),
         dk: ref(.dk, kvs), dv: ref(.dv, kvs), scratch: Self.address(.scratch), deterministic: c.deterministic)
+      // Tuning: alternative block shapes of the timed shapes, timed side by side on the device.
+      var variants: [[String: Any]] = []
+      if c.purpose == "time" {
+        let kd = KernelDType(c.dtype)!
+        let causal = p.mask == .causal
+        let dqReductionVariants = [
+          // dQ through 4-float reductions (the standard plan uses 2) and through scalar atomics.
+          BackwardKernelConfig(dtype: kd, headDim: 128, blockM: 64, blockN: 128, warps: 8, sKeys: 32, kvKeys: 32, dqRows: 64, queryStages: 2, causal: causal, atomicDQ: true, arch: .sm90a, dqReductionWidth: 4),
+          BackwardKernelConfig(dtype: kd, headDim: 128, blockM: 64, blockN: 128, warps: 8, sKeys: 32, kvKeys: 32, dqRows: 64, queryStages: 2, causal: causal, atomicDQ: true, arch: .sm90a, dqReductionWidth: 1),
+        ]
+        for b in dqReductionVariants {
+          precondition(b.isValid)
+          try b.source.write(to: dir.appendingPathComponent("sm_90a").appendingPathComponent(b.name + ".cu"), atomically: true, encoding: .utf8)
+          let s = BackwardScratch(problem: p, base: Self.address(.scratch), deterministic: false)
+          var l = bwd
+          l[1] = b.launch(problem: p, q: ref(.q, qs), k: ref(.k, kvs), v: ref(.v, kvs), dOutput: ref(.dout, qs), dk: ref(.dk, kvs), dv: ref(.dv, kvs), scratch: s)
+          variants.append(["label": b.name, "pass": "backward", "launches": l.map(Self.launchJSON)])
+        }
+      }
       plans.append([
+        "variants": variants,
         "id": n, "purpose": c.purpose, "batch": p.batch, "heads": p.queryHeads, "kv_heads": p.keyValueHeads,
         "seqlen_q": p.seqlenQ, "seqlen_k": p.seqlenK, "head_dim": p.headDim, "scale": Double(p.scale),
         "causal": p.mask == .causal, "dtype": c.dtype.shortName, "layout": c.layout,

@@ -10,6 +10,7 @@ import Testing
     let kernels = FlashAttentionKernels.catalog(arch: arch)
     // 2 dtypes × 6 head dims × (preprocess + convert + 2 masks × (forward + 2 backward + dQ)).
     #expect(kernels.count == 2 * 6 * 10)
+
     #expect(Set(kernels.map(\.name)).count == kernels.count, "kernel names must be unique")
     for k in kernels {
       #expect(!k.source.contains("#include"), "\(k.name) includes a header")
@@ -20,24 +21,45 @@ import Testing
     }
   }
 
-  @Test func everyStandardConfigIsValidAndFitsSharedMemory() {
+  @Test(arguments: [GPUArch.sm80, .sm90a])
+  func everyStandardConfigIsValidAndFitsSharedMemory(arch: GPUArch) {
+    let limit = arch.maxSharedMemoryPerBlock
     for dtype in KernelDType.allCases {
       for d in FlashAttentionKernels.supportedHeadDims {
         for causal in [false, true] {
-          let f = ForwardKernelConfig.standard(dtype: dtype, headDim: d, causal: causal, arch: .sm80)
+          let f = ForwardKernelConfig.standard(dtype: dtype, headDim: d, causal: causal, arch: arch)
           #expect(f.isValid, "\(f.name)")
-          #expect(f.sharedMemoryBytes <= 163 * 1024, "\(f.name): \(f.sharedMemoryBytes) bytes")
+          #expect(f.sharedMemoryBytes <= limit, "\(f.name): \(f.sharedMemoryBytes) bytes")
           for atomic in [false, true] {
-            let b = BackwardKernelConfig.standard(dtype: dtype, headDim: d, causal: causal, atomicDQ: atomic, arch: .sm80)
+            let b = BackwardKernelConfig.standard(dtype: dtype, headDim: d, causal: causal, atomicDQ: atomic, arch: arch)
             #expect(b.isValid, "\(b.name)")
-            #expect(b.sharedMemoryBytes <= 163 * 1024, "\(b.name): \(b.sharedMemoryBytes) bytes")
+            #expect(b.sharedMemoryBytes <= limit, "\(b.name): \(b.sharedMemoryBytes) bytes")
           }
-          let q = BackwardDQKernelConfig.standard(dtype: dtype, headDim: d, causal: causal, arch: .sm80)
+          let q = BackwardDQKernelConfig.standard(dtype: dtype, headDim: d, causal: causal, arch: arch)
           #expect(q.isValid, "\(q.name)")
-          #expect(q.sharedMemoryBytes <= 163 * 1024, "\(q.name): \(q.sharedMemoryBytes) bytes")
+          #expect(q.sharedMemoryBytes <= limit, "\(q.name): \(q.sharedMemoryBytes) bytes")
         }
       }
     }
+  }
+
+  @Test func dQReductionsAreVectorOnHopperAndScalarBefore() {
+    let hopper = BackwardKernelConfig.standard(dtype: .bf16, headDim: 128, causal: false, atomicDQ: true, arch: .sm90a)
+    let ampere = BackwardKernelConfig.standard(dtype: .bf16, headDim: 128, causal: false, atomicDQ: true, arch: .sm80)
+    #expect(hopper.source.contains("red.global.add.v2.f32"))
+    #expect(!ampere.source.contains("red.global.add"))
+    #expect(ampere.source.contains("atomicAdd(p, a)"))
+    // The deterministic mode has no dQ reductions at all (a separate kernel computes dQ).
+    let det = BackwardKernelConfig.standard(dtype: .bf16, headDim: 128, causal: false, atomicDQ: false, arch: .sm90a)
+    #expect(det.source.contains("constexpr bool ATOMIC_DQ = false;"))
+  }
+
+  @Test func headDimsThatDoNotFitAnArchAreRefusedByName() throws {
+    // sm_86 has 99 KB per block: the large head dims' backward does not fit.
+    let p = try AttentionProblem(batch: 1, queryHeads: 1, seqlenQ: 8, headDim: 256)
+    #expect(!FlashAttentionKernels.supports(problem: p, dtype: .bfloat16, arch: .sm86))
+    #expect(FlashAttentionKernels.supports(problem: p, dtype: .bfloat16, arch: .sm80))
+    #expect(FlashAttentionKernels.catalog(arch: .sm86).count < FlashAttentionKernels.catalog(arch: .sm80).count)
   }
 
   @Test func sourceDependsOnDescriptorNotOnSequenceLengths() throws {

@@ -283,7 +283,7 @@ def timing(c, runner, reps):
 
         def fb():
             o = F.scaled_dot_product_attention(q, k, v, is_causal=c["causal"])
-            o.backward(do)
+            torch.autograd.grad(o, (q, k, v), do)
         ref_fb = time_events(fb, reps=reps)
         o_ref = F.scaled_dot_product_attention(q, k, v, is_causal=c["causal"])
     # Sanity: our O agrees with SDPA flash on this shape.
@@ -298,6 +298,30 @@ def timing(c, runner, reps):
     }
 
 
+def time_variant(c, v, runner, reps):
+    """Times one tuning variant (a forward, or a backward after the standard forward) and
+    checks it against the standard plan's output on the same inputs."""
+    t, addr = tensors_for(c)
+    fwd = runner.prepare(c["forward"], addr)
+    Runner.run(fwd)
+    if v["pass"] == "forward":
+        torch.cuda.synchronize()
+        want = t["o"].clone()
+        t["o"].fill_(float("nan"))
+        launches = runner.prepare(v["launches"], addr)
+        ms = time_events(lambda: Runner.run(launches), reps=reps)
+        err = rel_err(t["o"], want.double())
+    else:
+        Runner.run(runner.prepare(c["backward"], addr))
+        torch.cuda.synchronize()
+        want = t["dk"].clone()
+        t["dk"].fill_(float("nan"))
+        launches = runner.prepare(v["launches"], addr)
+        ms = time_events(lambda: Runner.run(launches), reps=reps)
+        err = rel_err(t["dk"], want.double())
+    return {"label": v["label"], "pass": v["pass"], "ms": ms, "err": err}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -307,23 +331,47 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--json")
+    ap.add_argument("--cubins", help="folder of cubins: loaded from there when present (no NVRTC, e.g. under compute-sanitizer), else saved there")
+    ap.add_argument("--launch-only", action="store_true", help="with --check: run our launches only, no reference (for compute-sanitizer)")
+    ap.add_argument("--once", action="store_true", help="run the forward and backward of the selected timing shapes once (for ncu)")
+    ap.add_argument("--variants", action="store_true", help="also time the tuning variants of the timed shapes")
     a = ap.parse_args()
     plans = json.load(open(os.path.join(a.dir, "plans.json")))
     if a.only:
         ids = {int(x) for x in a.only.split(",")}
         plans = [p for p in plans if p["id"] in ids]
-    wanted = [p for p in plans if (a.check and p["purpose"] == "check") or (a.time and p["purpose"] == "time")]
+    wanted = [p for p in plans if (a.check and p["purpose"] == "check") or ((a.time or a.once) and p["purpose"] == "time")]
+    # Compile (in worker processes) before this process creates its CUDA context.
+    names = {l["kernel"] for p in wanted for l in p["forward"] + p["backward"]}
+    if a.time and a.variants:
+        names |= {l["kernel"] for p in wanted for v in p.get("variants", []) for l in v["launches"]}
+    if a.cubins and all(os.path.exists(os.path.join(a.cubins, n + ".cubin")) for n in names):
+        cubins = {n: open(os.path.join(a.cubins, n + ".cubin"), "rb").read() for n in names}
+        reports = {}
+        print(f"loaded {len(cubins)} cubins from {a.cubins}", flush=True)
+    else:
+        cubins, reports = compile_all(names, os.path.join(a.dir, a.arch), a.arch)
+        if a.cubins:
+            os.makedirs(a.cubins, exist_ok=True)
+            for n, blob in cubins.items():
+                open(os.path.join(a.cubins, n + ".cubin"), "wb").write(blob)
     torch.cuda.init()
     torch.zeros(1, device="cuda")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
-    names = {l["kernel"] for p in wanted for l in p["forward"] + p["backward"]}
-    cubins, reports = compile_all(names, os.path.join(a.dir, a.arch), a.arch)
     for n in sorted(reports):
         r = reports[n]
-        print(f"  {n:62} regs {r['registers']:>3} spill {r['spill_stores']}/{r['spill_loads']}")
+        print(f"  {n:62} regs {r['registers']} spill {r['spill_stores']}/{r['spill_loads']}")
     runner = Runner(cubins)
     results = {"checks": [], "timings": []}
     failures = 0
+    if a.check and a.launch_only:
+        for c in [p for p in wanted if p["purpose"] == "check"]:
+            t, addr = tensors_for(c)
+            Runner.run(runner.prepare(c["forward"], addr))
+            Runner.run(runner.prepare(c["backward"], addr))
+            torch.cuda.synchronize()
+            print(f"{c['id']:3} launched", flush=True)
+        return
     if a.check:
         print("\nid  dtype d    batch heads  seqlen     causal layout det | rel-L2 error ours (standard dtype impl): O, LSE, dQ, dK, dV | ok")
         for c in [p for p in wanted if p["purpose"] == "check"]:
@@ -341,6 +389,16 @@ def main():
                   flush=True)
             results["checks"].append({"id": c["id"], "ok": ok, "errors": res, "det": det_ok})
         print(f"checks: {len(results['checks']) - failures} passed, {failures} failed", flush=True)
+    if a.once:
+        for c in [p for p in wanted if p["purpose"] == "time"]:
+            t, addr = tensors_for(c)
+            Runner.run(runner.prepare(c["forward"], addr))
+            Runner.run(runner.prepare(c["backward"], addr))
+            for v in c.get("variants", []) if a.variants else []:
+                Runner.run(runner.prepare(v["launches"], addr))
+            torch.cuda.synchronize()
+        print("ran once", flush=True)
+        return
     if a.time:
         print("\nbf16 d128 16 heads, 16k tokens: ours vs torch SDPA flash (median ms, TFLOP/s)")
         print("seqlen batch causal | fwd ours  sdpa   ratio | fwd+bwd ours  sdpa   ratio | O vs sdpa")
@@ -350,6 +408,11 @@ def main():
             print(f"{r['seqlen']:6} {r['batch']:5} {str(r['causal']):6} | {r['fwd_ms']:.3f}ms {r['fwd_tflops']:5.0f} {r['sdpa_fwd_tflops']:5.0f}  "
                   f"{r['sdpa_fwd_ms'] / r['fwd_ms']:.2f}x | {r['fb_ms']:.3f}ms {r['fb_tflops']:5.0f} {r['sdpa_fb_tflops']:5.0f}  "
                   f"{r['sdpa_fb_ms'] / r['fb_ms']:.2f}x | {r['o_vs_sdpa']:.1e}", flush=True)
+            if a.variants:
+                for v in c.get("variants", []):
+                    vr = time_variant(c, v, runner, a.reps)
+                    r.setdefault("variants", []).append(vr)
+                    print(f"    variant {v['label']:62} {v['pass']:8} {vr['ms']:.3f}ms  err {vr['err']:.1e}", flush=True)
     if a.json:
         json.dump(results, open(a.json, "w"), indent=1, default=str)
     sys.exit(1 if failures else 0)

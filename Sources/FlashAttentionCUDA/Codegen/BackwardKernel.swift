@@ -1,20 +1,19 @@
 import FlashAttention
 
-/// One variant of the FlashAttention-2 backward main kernel: dK and dV (and, in the atomic
-/// mode, dQ through float32 `atomicAdd`).
+/// The FlashAttention-2 backward main kernel with a separate warp grid for each of its three
+/// phases, so that every `ldmatrix` feeds at least two `mma` (the rate at which shared memory
+/// keeps the tensor cores busy):
 ///
-/// A CTA owns `blockN` keys of one (kv head, batch). It walks every query block of every
-/// query head of the kv head's group (so under GQA dK/dV are summed inside the CTA and written
-/// once, without atomics) and per block of `blockM` queries it recomputes, transposed so that
-/// each warp holds whole key rows:
+/// 1. Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: each warp a `sKeys × (blockM/…)` tile; Pᵀ = exp2(Sᵀ·c − lse₂)
+///    and dSᵀ = Pᵀ ∘ (dPᵀ − delta) go to shared memory in the storage dtype.
+/// 2. dV += Pᵀ·dO and dK += dSᵀ·Q: each warp a `kvKeys × (headDim/…)` slice of the
+///    accumulators, which stay in registers for the whole CTA.
+/// 3. (atomic mode) dQ(block) = dS·K: each warp a `dqRows × (headDim/…)` tile, added to the
+///    float32 accumulator with `atomicAdd`.
 ///
-///     Sᵀ = K·Qᵀ,  Pᵀ = exp2(Sᵀ·scale·log₂e − lse₂),  dPᵀ = V·dOᵀ,  dSᵀ = Pᵀ ∘ (dPᵀ − delta)
-///     dV += Pᵀ·dO,  dK += dSᵀ·Q            (registers, A operands straight from Pᵀ/dSᵀ)
-///     dQ += dS·K                           (dSᵀ through shared memory; atomic mode only)
-///
-/// Warps are `blockN/16` row groups × `dSplit`: with `dSplit` 2 (large head dims) the two warps
-/// of a row group both compute Sᵀ/dPᵀ and each accumulate half of the dK/dV columns, which keeps
-/// the accumulators in registers. Q/dO tiles are double-buffered with `cp.async` when
+/// A CTA owns `blockN` keys of one (kv head, batch) and walks every query block of every query
+/// head of the group (GQA sums stay inside the CTA: dK/dV are written once, without atomics).
+/// Q/dO/LSE/delta of the next block load with `cp.async` during the current one when
 /// `queryStages` is 2.
 public struct BackwardKernelConfig: Hashable, Sendable {
   public var dtype: KernelDType
@@ -22,23 +21,32 @@ public struct BackwardKernelConfig: Hashable, Sendable {
   public var blockM: Int
   public var blockN: Int
   public var warps: Int
-  public var dSplit: Int
+  /// Keys per warp in phase 1, phase 2; query rows per warp in phase 3.
+  public var sKeys: Int
+  public var kvKeys: Int
+  public var dqRows: Int
   public var queryStages: Int
   public var causal: Bool
-  /// Accumulate dQ with atomics (false: the deterministic mode, where a separate kernel computes dQ).
   public var atomicDQ: Bool
   public var arch: GPUArch
+  /// Floats per dQ reduction request: 2 (`red.global.add.v2.f32`) on Hopper, 1 (`atomicAdd`)
+  /// before. Measured on an H200 (bf16, d 128, 2k tokens): scalar 3.20 ms, v2 2.60 ms, v4 (a
+  /// quad shuffle to gather 4 adjacent columns) slower than v2 — see docs/benchmarks.md.
+  public var dqReductionWidth: Int
 
   public init(
-    dtype: KernelDType, headDim: Int, blockM: Int, blockN: Int, warps: Int, dSplit: Int,
-    queryStages: Int, causal: Bool, atomicDQ: Bool, arch: GPUArch
+    dtype: KernelDType, headDim: Int, blockM: Int, blockN: Int, warps: Int, sKeys: Int, kvKeys: Int,
+    dqRows: Int, queryStages: Int, causal: Bool, atomicDQ: Bool, arch: GPUArch, dqReductionWidth: Int? = nil
   ) {
+    self.dqReductionWidth = dqReductionWidth ?? (arch.isHopper ? 2 : 1)
     self.dtype = dtype
     self.headDim = headDim
     self.blockM = blockM
     self.blockN = blockN
     self.warps = warps
-    self.dSplit = dSplit
+    self.sKeys = sKeys
+    self.kvKeys = kvKeys
+    self.dqRows = dqRows
     self.queryStages = queryStages
     self.causal = causal
     self.atomicDQ = atomicDQ
@@ -48,45 +56,57 @@ public struct BackwardKernelConfig: Hashable, Sendable {
   public static func standard(
     dtype: KernelDType, headDim: Int, causal: Bool, atomicDQ: Bool, arch: GPUArch
   ) -> BackwardKernelConfig {
+    // Two Q/dO stages where they fit the arch's shared memory, else one.
+    func make(_ bm: Int, _ bn: Int, _ sk: Int, _ kvk: Int, _ dqr: Int, _ stages: Int) -> BackwardKernelConfig {
+      var c = BackwardKernelConfig(
+        dtype: dtype, headDim: headDim, blockM: bm, blockN: bn, warps: 8, sKeys: sk, kvKeys: kvk, dqRows: dqr,
+        queryStages: stages, causal: causal, atomicDQ: atomicDQ, arch: arch)
+      if c.sharedMemoryBytes > arch.maxSharedMemoryPerBlock { c.queryStages = 1 }
+      return c
+    }
     switch headDim {
-    case ...64:
-      return .init(dtype: dtype, headDim: headDim, blockM: 128, blockN: 128, warps: 8, dSplit: 1, queryStages: 2, causal: causal, atomicDQ: atomicDQ, arch: arch)
-    case ...128:
-      return .init(dtype: dtype, headDim: headDim, blockM: 64, blockN: 128, warps: 8, dSplit: 1, queryStages: 2, causal: causal, atomicDQ: atomicDQ, arch: arch)
-    case ...192:
-      return .init(dtype: dtype, headDim: headDim, blockM: 64, blockN: 64, warps: 8, dSplit: 2, queryStages: 2, causal: causal, atomicDQ: atomicDQ, arch: arch)
-    default:
-      return .init(dtype: dtype, headDim: headDim, blockM: 64, blockN: 64, warps: 8, dSplit: 2, queryStages: 1, causal: causal, atomicDQ: atomicDQ, arch: arch)
+    case ...64: return make(128, 128, 32, 32, 32, 2)
+    case ...96: return make(64, 128, 32, 32, 16, 2)
+    case ...128: return make(64, 128, 32, 32, 64, 2)
+    case ...192: return make(64, 64, 32, 32, 32, 2)
+    default: return make(64, 64, 32, 32, 32, 1)
     }
   }
 
   var threads: Int { warps * 32 }
   var sharedRow: Int { headDim + 8 }
-  var sharedRowDS: Int { blockM + 8 }
-  private var tileBytes: (kv: Int, q: Int, ds: Int, stats: Int) {
-    (
-      2 * blockN * sharedRow * 2,
-      2 * queryStages * blockM * sharedRow * 2,
-      atomicDQ ? blockN * sharedRowDS * 2 : 0,
-      2 * queryStages * blockM * 4
-    )
+  var sharedRowP: Int { blockM + 8 }
+  // Derived warp grids.
+  var sWarpsN: Int { blockN / sKeys }
+  var sWarpsM: Int { warps / max(1, sWarpsN) }
+  var sQueries: Int { blockM / max(1, sWarpsM) }
+  var kvWarpsN: Int { blockN / kvKeys }
+  var kvWarpsD: Int { warps / max(1, kvWarpsN) }
+  var kvCols: Int { headDim / max(1, kvWarpsD) }
+  var dqWarpsM: Int { blockM / dqRows }
+  var dqWarpsD: Int { warps / max(1, dqWarpsM) }
+  var dqCols: Int { headDim / max(1, dqWarpsD) }
+
+  private var tileBytes: (kv: Int, q: Int, p: Int, stats: Int) {
+    (2 * blockN * sharedRow * 2, 2 * queryStages * blockM * sharedRow * 2, 2 * blockN * sharedRowP * 2, 2 * queryStages * blockM * 4)
   }
   public var sharedMemoryBytes: Int {
     let t = tileBytes
-    return t.kv + t.q + t.ds + t.stats
+    return t.kv + t.q + t.p + t.stats
   }
 
   public var name: String {
-    "flash_bwd_\(dtype.rawValue)_d\(headDim)_bm\(blockM)_bn\(blockN)_w\(warps)_ds\(dSplit)_s\(queryStages)\(causal ? "_causal" : "")\(atomicDQ ? "_atomicdq" : "_det")_\(arch.rawValue.replacingOccurrences(of: "_", with: ""))"
+    "flash_bwd_\(dtype.rawValue)_d\(headDim)_bm\(blockM)_bn\(blockN)_w\(warps)_g\(sKeys)x\(kvKeys)x\(dqRows)_s\(queryStages)\(causal ? "_causal" : "")\(atomicDQ ? "_atomicdq\(dqReductionWidth)" : "_det")_\(arch.rawValue.replacingOccurrences(of: "_", with: ""))"
   }
   public var entryPoint: String { "flash_bwd_dkdv" }
 
   var isValid: Bool {
-    let rowGroups = warps / dSplit
-    let wm = min(warps, blockM / 16)
-    return headDim % 16 == 0 && warps % dSplit == 0 && blockN == 16 * rowGroups
-      && (headDim / dSplit) % 16 == 0 && blockM % 16 == 0 && warps % wm == 0
-      && (blockM / 16) % wm == 0 && (headDim / (warps / wm)) % 16 == 0
+    func divides(_ a: Int, _ b: Int) -> Bool { a > 0 && b % a == 0 }
+    return headDim % 16 == 0 && sKeys % 16 == 0 && kvKeys % 16 == 0 && dqRows % 16 == 0
+      && divides(sKeys, blockN) && divides(sWarpsN, warps) && sWarpsN * sWarpsM == warps && sQueries % 16 == 0
+      && sQueries * sWarpsM == blockM
+      && divides(kvKeys, blockN) && divides(kvWarpsN, warps) && kvCols % 16 == 0 && kvCols * kvWarpsD == headDim
+      && divides(dqRows, blockM) && divides(dqWarpsM, warps) && dqCols % 16 == 0 && dqCols * dqWarpsD == headDim
       && (queryStages == 1 || queryStages == 2) && blockM / 2 <= threads
       && BackwardScratch.rowAlignment % blockM == 0
   }
@@ -104,19 +124,35 @@ public struct BackwardKernelConfig: Hashable, Sendable {
       constexpr int BN = \(blockN);
       constexpr int NW = \(warps);
       constexpr int NT = NW * 32;
-      constexpr int WD = \(dSplit);           // warps sharing a 16-row group of keys
-      constexpr int QS = \(queryStages);      // Q/dO buffers
+      constexpr int QS = \(queryStages);
       constexpr bool CAUSAL = \(causal);
       constexpr bool ATOMIC_DQ = \(atomicDQ);
-      constexpr int DW = D / WD;              // dK/dV columns per warp
-      constexpr int SLD = D + 8;
-      constexpr int SLDS = BM + 8;            // dSᵀ row stride
-      constexpr int NQ = BM / 8;              // n8 tiles of Sᵀ (queries)
-      constexpr int NDW = DW / 8;
-      constexpr int WM = (BM / 16 < NW) ? BM / 16 : NW;   // dQ: warps along queries
-      constexpr int WDQ = NW / WM;                        // dQ: warps along head dim
-      constexpr int MTQ = BM / 16 / WM;
-      constexpr int DQC = D / WDQ;
+      constexpr int SLD = D + 8;            // K, V, Q, dO rows
+      constexpr int SLDP = BM + 8;          // Pᵀ, dSᵀ rows
+      // Phase 1: warps (S_WN along keys) x (S_WM along queries), tiles SN x SM.
+      constexpr int SN = \(sKeys), S_WM = \(sWarpsM), SM = \(sQueries);
+      constexpr int KT = SN / 16, QT = SM / 8;
+      // Phase 2: warps (along keys) x (KV_WD along head dim), tiles KVN x KVD.
+      constexpr int KVN = \(kvKeys), KV_WD = \(kvWarpsD), KVD = \(kvCols);
+      constexpr int KVT = KVN / 16, KVDT = KVD / 8;
+      // Phase 3: warps (along queries) x (DQ_WD along head dim), tiles DQM x DQD.
+      constexpr int DQM = \(dqRows), DQ_WD = \(dqWarpsD), DQD = \(dqCols);
+      constexpr int DQT = DQM / 16;
+
+      // dQ partial sums go to the float32 accumulator as vector reductions on Hopper (each L2
+      // atomic request carries DQ_VEC floats: with scalar atomics the atomic rate, not the tensor
+      // cores, bounded this kernel), scalar atomicAdd before it.
+      constexpr int DQ_VEC = \(dqReductionWidth);
+      FA_DEVICE void red_add_f32x2(float* p, float a, float b) {
+      \(dqReductionWidth >= 2
+        ? "  asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\" :: \"l\"(p), \"f\"(a), \"f\"(b));"
+        : "  atomicAdd(p, a); atomicAdd(p + 1, b);")
+      }
+      FA_DEVICE void red_add_f32x4(float* p, float a, float b, float c, float d) {
+      \(dqReductionWidth >= 4
+        ? "  asm volatile(\"red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\" :: \"l\"(p), \"f\"(a), \"f\"(b), \"f\"(c), \"f\"(d));"
+        : "  red_add_f32x2(p, a, b); red_add_f32x2(p + 2, c, d);")
+      }
 
       struct Params {
         u64 q, k, v, dout, lse2, delta, dq_accum, dk, dv;
@@ -136,15 +172,15 @@ public struct BackwardKernelConfig: Hashable, Sendable {
         elem_t* sV = sK + BN * SLD;
         elem_t* sQ = (elem_t*)(smem + \(t.kv));                          // [QS][BM*SLD]
         elem_t* sdO = sQ + QS * BM * SLD;                                  // [QS][BM*SLD]
-        elem_t* sdS = (elem_t*)(smem + \(t.kv + t.q));                   // [BN*SLDS]
-        float* sLse = (float*)(smem + \(t.kv + t.q + t.ds));             // [QS][BM]
+        elem_t* sP = (elem_t*)(smem + \(t.kv + t.q));                    // [BN*SLDP] Pᵀ
+        elem_t* sdS = sP + BN * SLDP;                                      // [BN*SLDP] dSᵀ
+        float* sLse = (float*)(smem + \(t.kv + t.q + t.p));              // [QS][BM]
         float* sDelta = sLse + QS * BM;                                    // [QS][BM]
 
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
         const int n_block = blockIdx.x, kv_head = blockIdx.y, batch = blockIdx.z;
         const int n0 = n_block * BN;
         const int seqlen_q = p.seqlen_q, seqlen_k = p.seqlen_k, diag = seqlen_k - seqlen_q;
-        const int rg = warp / WD, wd = warp % WD;   // key-row group, head-dim slice
         const float scale_log2 = p.scale * FA_LOG2E;
 
         const elem_t* gK = (const elem_t*)p.k + batch * p.k_batch + kv_head * p.k_head;
@@ -158,7 +194,6 @@ public struct BackwardKernelConfig: Hashable, Sendable {
         const int m_count = max(0, p.num_m_blocks - m_begin);
         const int total = p.kv_group * m_count;
 
-        // Issues the copies of iteration `it` (query head, query block) into stage `st`.
         auto load_queries = [&](int it, int st) {
           const int h = kv_head * p.kv_group + it / m_count;
           const int m0 = (m_begin + it % m_count) * BM;
@@ -171,18 +206,29 @@ public struct BackwardKernelConfig: Hashable, Sendable {
           else if (tid < BM / 2) cp_async16(smem_u32(sDelta + st * BM + (tid - BM / 4) * 4), (const float*)p.delta + off + (tid - BM / 4) * 4, true);
         };
 
-        float acc_dk[NDW][4], acc_dv[NDW][4];
+        // Phase 2 accumulators: keys kv_n0 + [0, KVN), head-dim columns kv_d0 + [0, KVD).
+        const int kv_n0 = (warp / KV_WD) * KVN, kv_d0 = (warp % KV_WD) * KVD;
+        float acc_dk[KVT][KVDT][4], acc_dv[KVT][KVDT][4];
         #pragma unroll
-        for (int j = 0; j < NDW; ++j)
+        for (int i = 0; i < KVT; ++i)
           #pragma unroll
-          for (int e = 0; e < 4; ++e) { acc_dk[j][e] = 0.f; acc_dv[j][e] = 0.f; }
+          for (int j = 0; j < KVDT; ++j)
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) { acc_dk[i][j][e] = 0.f; acc_dv[i][j][e] = 0.f; }
 
-        const u32 sK_addr = smem_u32(sK), sV_addr = smem_u32(sV);
-        const u32 sQ_addr = smem_u32(sQ), sdO_addr = smem_u32(sdO), sdS_addr = smem_u32(sdS);
-        // A operand (16 key rows of K or V), B operand (query rows, non-transposed), B operand transposed.
-        const u32 a_lane = (u32)(((rg * 16 + (lane & 15)) * SLD + (lane >> 4) * 8) * 2);
-        const u32 b_lane = (u32)((((lane >> 4) * 8 + (lane & 7)) * SLD + ((lane >> 3) & 1) * 8) * 2);
-        const u32 bt_lane = (u32)(((((lane >> 3) & 1) * 8 + (lane & 7)) * SLD + wd * DW + (lane >> 4) * 8) * 2);
+        const u32 sK_addr = smem_u32(sK), sV_addr = smem_u32(sV), sQ_addr = smem_u32(sQ), sdO_addr = smem_u32(sdO);
+        const u32 sP_addr = smem_u32(sP), sdS_addr = smem_u32(sdS);
+        // Phase 1 tile origin.
+        const int s_n0 = (warp / S_WM) * SN, s_m0 = (warp % S_WM) * SM;
+        const u32 a1_lane = (u32)(((s_n0 + (lane & 15)) * SLD + (lane >> 4) * 8) * 2);
+        const u32 b1_lane = (u32)(((s_m0 + (lane >> 4) * 8 + (lane & 7)) * SLD + ((lane >> 3) & 1) * 8) * 2);
+        // Phase 2: A = Pᵀ/dSᵀ rows (keys), B = dO/Q transposed.
+        const u32 a2_lane = (u32)(((kv_n0 + (lane & 15)) * SLDP + (lane >> 4) * 8) * 2);
+        const u32 b2_lane = (u32)(((((lane >> 3) & 1) * 8 + (lane & 7)) * SLD + kv_d0 + (lane >> 4) * 8) * 2);
+        // Phase 3: A = dS (transposed dSᵀ), B = K transposed.
+        const int dq_m0 = (warp / DQ_WD) * DQM, dq_d0 = (warp % DQ_WD) * DQD;
+        const u32 a3_lane = (u32)((((lane >> 4) * 8 + (lane & 7)) * SLDP + dq_m0 + ((lane >> 3) & 1) * 8) * 2);
+        const u32 b3_lane = (u32)(((((lane >> 3) & 1) * 8 + (lane & 7)) * SLD + dq_d0 + (lane >> 4) * 8) * 2);
 
         if (total > 0) { load_queries(0, 0); }
         cp_async_commit();
@@ -192,127 +238,151 @@ public struct BackwardKernelConfig: Hashable, Sendable {
           const int h = kv_head * p.kv_group + it / m_count;
           const int m0 = (m_begin + it % m_count) * BM;
           if (QS == 2 && it + 1 < total) {
-            load_queries(it + 1, st ^ 1);
+            load_queries(it + 1, st ^ 1);      // that stage was last read before the previous phase-2 barrier
             cp_async_commit();
             cp_async_wait<1>();
           } else {
             cp_async_wait<0>();
           }
-          __syncthreads();
+          __syncthreads();                     // (A) this stage landed; Pᵀ/dSᵀ of the last block are consumed
 
           const u32 q_base = sQ_addr + (u32)(st * BM * SLD * 2), do_base = sdO_addr + (u32)(st * BM * SLD * 2);
-          float s[NQ][4], dp[NQ][4];
-          #pragma unroll
-          for (int j = 0; j < NQ; ++j)
+          // ---- phase 1 ----
+          {
+            float s[KT][QT][4], dp[KT][QT][4];
             #pragma unroll
-            for (int e = 0; e < 4; ++e) { s[j][e] = 0.f; dp[j][e] = 0.f; }
-          #pragma unroll
-          for (int kk = 0; kk < D / 16; ++kk) {
-            u32 ak[4], av[4];
-            ldmatrix_x4(ak, sK_addr + a_lane + kk * 32);
-            ldmatrix_x4(av, sV_addr + a_lane + kk * 32);
+            for (int i = 0; i < KT; ++i)
+              #pragma unroll
+              for (int j = 0; j < QT; ++j)
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) { s[i][j][e] = 0.f; dp[i][j][e] = 0.f; }
             #pragma unroll
-            for (int np = 0; np < NQ / 2; ++np) {
-              u32 bq[4], bo[4];
-              ldmatrix_x4(bq, q_base + b_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
-              ldmatrix_x4(bo, do_base + b_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
-              mma16816(s[2 * np], ak, bq[0], bq[1]);
-              mma16816(s[2 * np + 1], ak, bq[2], bq[3]);
-              mma16816(dp[2 * np], av, bo[0], bo[1]);
-              mma16816(dp[2 * np + 1], av, bo[2], bo[3]);
+            for (int kk = 0; kk < D / 16; ++kk) {
+              u32 ak[KT][4], av[KT][4];
+              #pragma unroll
+              for (int kt = 0; kt < KT; ++kt) {
+                ldmatrix_x4(ak[kt], sK_addr + a1_lane + (u32)((kt * 16 * SLD + kk * 16) * 2));
+                ldmatrix_x4(av[kt], sV_addr + a1_lane + (u32)((kt * 16 * SLD + kk * 16) * 2));
+              }
+              #pragma unroll
+              for (int np = 0; np < QT / 2; ++np) {
+                u32 bq[4], bo[4];
+                ldmatrix_x4(bq, q_base + b1_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
+                ldmatrix_x4(bo, do_base + b1_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
+                #pragma unroll
+                for (int kt = 0; kt < KT; ++kt) {
+                  mma16816(s[kt][2 * np], ak[kt], bq[0], bq[1]);
+                  mma16816(s[kt][2 * np + 1], ak[kt], bq[2], bq[3]);
+                  mma16816(dp[kt][2 * np], av[kt], bo[0], bo[1]);
+                  mma16816(dp[kt][2 * np + 1], av[kt], bo[2], bo[3]);
+                }
+              }
+            }
+            const bool need_mask = n0 + BN > seqlen_k || (CAUSAL && n0 + BN - 1 > m0 + diag);
+            const float* lse_s = sLse + st * BM;
+            const float* delta_s = sDelta + st * BM;
+            #pragma unroll
+            for (int nt = 0; nt < QT; ++nt) {
+              const int col = s_m0 + nt * 8 + (lane & 3) * 2;
+              const float l0 = lse_s[col], l1 = lse_s[col + 1];
+              const float d0 = delta_s[col], d1 = delta_s[col + 1];
+              #pragma unroll
+              for (int kt = 0; kt < KT; ++kt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                  const int key = n0 + s_n0 + kt * 16 + (lane >> 2) + (e >> 1) * 8;
+                  float pv = fast_exp2(s[kt][nt][e] * scale_log2 - ((e & 1) ? l1 : l0));
+                  if (need_mask && (key >= seqlen_k || (CAUSAL && key > m0 + col + (e & 1) + diag))) pv = 0.f;
+                  s[kt][nt][e] = pv;
+                  dp[kt][nt][e] = pv * (dp[kt][nt][e] - ((e & 1) ? d1 : d0));
+                }
+                const u32 r = (u32)(s_n0 + kt * 16 + (lane >> 2));
+                st_shared_u32(sP_addr + ((r * SLDP + col) * 2), pack2(s[kt][nt][0], s[kt][nt][1]));
+                st_shared_u32(sP_addr + (((r + 8) * SLDP + col) * 2), pack2(s[kt][nt][2], s[kt][nt][3]));
+                st_shared_u32(sdS_addr + ((r * SLDP + col) * 2), pack2(dp[kt][nt][0], dp[kt][nt][1]));
+                st_shared_u32(sdS_addr + (((r + 8) * SLDP + col) * 2), pack2(dp[kt][nt][2], dp[kt][nt][3]));
+              }
             }
           }
+          __syncthreads();                     // (B) Pᵀ and dSᵀ complete
 
-          // Pᵀ and dSᵀ. Masked: keys past seqlen_k and, near the diagonal, keys a query may not see.
-          const bool need_mask = n0 + BN > seqlen_k || (CAUSAL && n0 + BN - 1 > m0 + diag);
-          const float* lse_s = sLse + st * BM;
-          const float* delta_s = sDelta + st * BM;
-          #pragma unroll
-          for (int nt = 0; nt < NQ; ++nt)
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int col = nt * 8 + (lane & 3) * 2 + (e & 1);
-              const int key = n0 + rg * 16 + (lane >> 2) + (e >> 1) * 8;
-              float pv = fast_exp2(s[nt][e] * scale_log2 - lse_s[col]);
-              if (need_mask && (key >= seqlen_k || (CAUSAL && key > m0 + col + diag))) pv = 0.f;
-              s[nt][e] = pv;
-              dp[nt][e] = pv * (dp[nt][e] - delta_s[col]);
-            }
-
-          // dV += Pᵀ·dO and dK += dSᵀ·Q over this warp's head-dim slice.
+          // ---- phase 2: dV += Pᵀ·dO, dK += dSᵀ·Q ----
           #pragma unroll
           for (int kk = 0; kk < BM / 16; ++kk) {
-            u32 ap[4], ads[4];
-            ap[0] = pack2(s[2 * kk][0], s[2 * kk][1]);
-            ap[1] = pack2(s[2 * kk][2], s[2 * kk][3]);
-            ap[2] = pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            ap[3] = pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-            ads[0] = pack2(dp[2 * kk][0], dp[2 * kk][1]);
-            ads[1] = pack2(dp[2 * kk][2], dp[2 * kk][3]);
-            ads[2] = pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-            ads[3] = pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
-            if (ATOMIC_DQ && wd == 0) {
-              const u32 r = (u32)(rg * 16 + (lane >> 2));
-              const u32 c = (u32)(kk * 16 + (lane & 3) * 2);
-              st_shared_u32(sdS_addr + ((r * SLDS + c) * 2), ads[0]);
-              st_shared_u32(sdS_addr + (((r + 8) * SLDS + c) * 2), ads[1]);
-              st_shared_u32(sdS_addr + ((r * SLDS + c + 8) * 2), ads[2]);
-              st_shared_u32(sdS_addr + (((r + 8) * SLDS + c + 8) * 2), ads[3]);
+            u32 ap[KVT][4], ads[KVT][4];
+            #pragma unroll
+            for (int kt = 0; kt < KVT; ++kt) {
+              ldmatrix_x4(ap[kt], sP_addr + a2_lane + (u32)((kt * 16 * SLDP + kk * 16) * 2));
+              ldmatrix_x4(ads[kt], sdS_addr + a2_lane + (u32)((kt * 16 * SLDP + kk * 16) * 2));
             }
             #pragma unroll
-            for (int dp2 = 0; dp2 < DW / 16; ++dp2) {
+            for (int dp2 = 0; dp2 < KVD / 16; ++dp2) {
               u32 bo[4], bq[4];
-              ldmatrix_x4_trans(bo, do_base + bt_lane + (u32)((kk * 16 * SLD + dp2 * 16) * 2));
-              ldmatrix_x4_trans(bq, q_base + bt_lane + (u32)((kk * 16 * SLD + dp2 * 16) * 2));
-              mma16816(acc_dv[2 * dp2], ap, bo[0], bo[1]);
-              mma16816(acc_dv[2 * dp2 + 1], ap, bo[2], bo[3]);
-              mma16816(acc_dk[2 * dp2], ads, bq[0], bq[1]);
-              mma16816(acc_dk[2 * dp2 + 1], ads, bq[2], bq[3]);
+              ldmatrix_x4_trans(bo, do_base + b2_lane + (u32)((kk * 16 * SLD + dp2 * 16) * 2));
+              ldmatrix_x4_trans(bq, q_base + b2_lane + (u32)((kk * 16 * SLD + dp2 * 16) * 2));
+              #pragma unroll
+              for (int kt = 0; kt < KVT; ++kt) {
+                mma16816(acc_dv[kt][2 * dp2], ap[kt], bo[0], bo[1]);
+                mma16816(acc_dv[kt][2 * dp2 + 1], ap[kt], bo[2], bo[3]);
+                mma16816(acc_dk[kt][2 * dp2], ads[kt], bq[0], bq[1]);
+                mma16816(acc_dk[kt][2 * dp2 + 1], ads[kt], bq[2], bq[3]);
+              }
             }
           }
-          __syncthreads();   // dSᵀ complete; every warp is done with Q/dO of this stage
+          __syncthreads();                     // (C) every warp is done with this Q/dO stage
           if (QS == 1 && it + 1 < total) { load_queries(it + 1, 0); cp_async_commit(); }
 
+          // ---- phase 3: dQ(block) += dS·K through float32 atomics ----
           if (ATOMIC_DQ) {
-            // dQ(block) = dS·K: A = dS (ldmatrix.trans of dSᵀ), B = K (ldmatrix.trans).
-            const int wm = warp % WM, wq = warp / WM;
-            float acc[MTQ][DQC / 8][4];
+            float acc[DQT][DQD / 8][4];
             #pragma unroll
-            for (int i = 0; i < MTQ; ++i)
+            for (int i = 0; i < DQT; ++i)
               #pragma unroll
-              for (int j = 0; j < DQC / 8; ++j)
+              for (int j = 0; j < DQD / 8; ++j)
                 #pragma unroll
                 for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
             #pragma unroll
             for (int kk = 0; kk < BN / 16; ++kk) {
-              u32 a[MTQ][4];
+              u32 a[DQT][4];
               #pragma unroll
-              for (int mt = 0; mt < MTQ; ++mt)
-                ldmatrix_x4_trans(a[mt], sdS_addr + (u32)(((kk * 16 + (lane >> 4) * 8 + (lane & 7)) * SLDS
-                                                       + (wm * MTQ + mt) * 16 + ((lane >> 3) & 1) * 8) * 2));
+              for (int mt = 0; mt < DQT; ++mt)
+                ldmatrix_x4_trans(a[mt], sdS_addr + a3_lane + (u32)((kk * 16 * SLDP + mt * 16) * 2));
               #pragma unroll
-              for (int dp2 = 0; dp2 < DQC / 16; ++dp2) {
+              for (int dp2 = 0; dp2 < DQD / 16; ++dp2) {
                 u32 b[4];
-                ldmatrix_x4_trans(b, sK_addr + (u32)(((kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * SLD
-                                                   + wq * DQC + dp2 * 16 + (lane >> 4) * 8) * 2));
+                ldmatrix_x4_trans(b, sK_addr + b3_lane + (u32)((kk * 16 * SLD + dp2 * 16) * 2));
                 #pragma unroll
-                for (int mt = 0; mt < MTQ; ++mt) {
+                for (int mt = 0; mt < DQT; ++mt) {
                   mma16816(acc[mt][2 * dp2], a[mt], b[0], b[1]);
                   mma16816(acc[mt][2 * dp2 + 1], a[mt], b[2], b[3]);
                 }
               }
             }
             float* dq = (float*)p.dq_accum + (((i64)batch * p.heads + h) * p.seqlen_q_rounded + m0) * D;
-            #pragma unroll
-            for (int mt = 0; mt < MTQ; ++mt)
+            if (DQ_VEC == 4) {
+              // Lanes t and t^1 of a quad swap halves so that each holds 4 adjacent columns of one
+              // row: the even lane row g, the odd lane row g + 8.
+              const bool odd = lane & 1;
+              float* dq_lane = dq + (dq_m0 + (lane >> 2) + (odd ? 8 : 0)) * D + dq_d0 + ((lane & 3) & ~1) * 2;
               #pragma unroll
-              for (int j = 0; j < DQC / 8; ++j)
+              for (int mt = 0; mt < DQT; ++mt)
                 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                  const int row = (wm * MTQ + mt) * 16 + (lane >> 2) + (e >> 1) * 8;
-                  const int col = wq * DQC + j * 8 + (lane & 3) * 2 + (e & 1);
-                  atomicAdd(dq + row * D + col, acc[mt][j][e]);
+                for (int j = 0; j < DQD / 8; ++j) {
+                  const float c0 = acc[mt][j][0], c1 = acc[mt][j][1], c2 = acc[mt][j][2], c3 = acc[mt][j][3];
+                  const float r0 = __shfl_xor_sync(0xffffffffu, odd ? c0 : c2, 1);
+                  const float r1 = __shfl_xor_sync(0xffffffffu, odd ? c1 : c3, 1);
+                  red_add_f32x4(dq_lane + mt * 16 * D + j * 8, odd ? r0 : c0, odd ? r1 : c1, odd ? c2 : r0, odd ? c3 : r1);
                 }
+            } else {
+              float* dq_lane = dq + (dq_m0 + (lane >> 2)) * D + dq_d0 + (lane & 3) * 2;
+              #pragma unroll
+              for (int mt = 0; mt < DQT; ++mt)
+                #pragma unroll
+                for (int j = 0; j < DQD / 8; ++j)
+                  #pragma unroll
+                  for (int hf = 0; hf < 2; ++hf)
+                    red_add_f32x2(dq_lane + (mt * 16 + hf * 8) * D + j * 8, acc[mt][j][hf * 2], acc[mt][j][hf * 2 + 1]);
+            }
           }
         }
 
@@ -320,13 +390,15 @@ public struct BackwardKernelConfig: Hashable, Sendable {
         cp_async_wait<0>();
         __syncthreads();
         #pragma unroll
-        for (int j = 0; j < NDW; ++j)
+        for (int kt = 0; kt < KVT; ++kt)
           #pragma unroll
-          for (int hf = 0; hf < 2; ++hf) {
-            const u32 off = (u32)(((rg * 16 + (lane >> 2) + hf * 8) * SLD + wd * DW + j * 8 + (lane & 3) * 2) * 2);
-            st_shared_u32(sK_addr + off, pack2(acc_dk[j][hf * 2] * p.scale, acc_dk[j][hf * 2 + 1] * p.scale));
-            st_shared_u32(sV_addr + off, pack2(acc_dv[j][hf * 2], acc_dv[j][hf * 2 + 1]));
-          }
+          for (int j = 0; j < KVDT; ++j)
+            #pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              const u32 off = (u32)(((kv_n0 + kt * 16 + (lane >> 2) + hf * 8) * SLD + kv_d0 + j * 8 + (lane & 3) * 2) * 2);
+              st_shared_u32(sK_addr + off, pack2(acc_dk[kt][j][hf * 2] * p.scale, acc_dk[kt][j][hf * 2 + 1] * p.scale));
+              st_shared_u32(sV_addr + off, pack2(acc_dv[kt][j][hf * 2], acc_dv[kt][j][hf * 2 + 1]));
+            }
         __syncthreads();
         elem_t* gdK = (elem_t*)p.dk + batch * p.dk_batch + kv_head * p.dk_head;
         elem_t* gdV = (elem_t*)p.dv + batch * p.dv_batch + kv_head * p.dv_head;

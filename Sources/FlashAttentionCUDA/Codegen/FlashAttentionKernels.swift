@@ -1,5 +1,16 @@
 import FlashAttention
 
+extension GPUArch {
+  /// The most dynamic shared memory one CTA may use (opt-in limit).
+  var maxSharedMemoryPerBlock: Int {
+    switch self {
+    case .sm80: return 163 * 1024
+    case .sm86, .sm89: return 99 * 1024
+    case .sm90, .sm90a: return 227 * 1024
+    }
+  }
+}
+
 /// Plans the kernel launches of the FlashAttention-2 forward and backward on NVIDIA GPUs
 /// (`mma.sync` path, sm_80 and later).
 ///
@@ -35,6 +46,18 @@ public enum FlashAttentionKernels {
     }
     guard problem.seqlenQ <= 64 * limit, problem.seqlenK <= Int(Int32.max) / 2 else {
       throw .unsupported(argument: "seqlen", value: "\(problem.seqlenQ)x\(problem.seqlenK)", supported: "seqlenQ ≤ \(64 * limit) on the CUDA kernels")
+    }
+    // Every kernel of the head dim must fit the arch's shared memory (sm_86/sm_89 have 99 KB).
+    let kd = KernelDType(dtype)!
+    let causal = problem.mask == .causal
+    let needed = max(
+      ForwardKernelConfig.standard(dtype: kd, headDim: problem.headDim, causal: causal, arch: arch).sharedMemoryBytes,
+      BackwardKernelConfig.standard(dtype: kd, headDim: problem.headDim, causal: causal, atomicDQ: true, arch: arch).sharedMemoryBytes,
+      BackwardDQKernelConfig.standard(dtype: kd, headDim: problem.headDim, causal: causal, arch: arch).sharedMemoryBytes)
+    guard needed <= arch.maxSharedMemoryPerBlock else {
+      throw .unsupported(
+        argument: "headDim", value: "\(problem.headDim) on \(arch.rawValue)",
+        supported: "head dims whose kernels fit \(arch.maxSharedMemoryPerBlock / 1024) KB of shared memory per block (sm_80, sm_90: all of \(supportedHeadDims.map(String.init).joined(separator: ", ")))")
     }
   }
 
@@ -114,6 +137,8 @@ public enum FlashAttentionKernels {
     var kernels: [GeneratedKernel] = []
     for dtype in KernelDType.allCases {
       for d in supportedHeadDims {
+        let p = try? AttentionProblem(batch: 1, queryHeads: 1, seqlenQ: 1, headDim: d)
+        guard let p, supports(problem: p, dtype: dtype == .bf16 ? .bfloat16 : .float16, arch: arch) else { continue }
         kernels.append(BackwardPreprocessKernelConfig(dtype: dtype, headDim: d, arch: arch).generate())
         kernels.append(DQConvertKernelConfig(dtype: dtype, headDim: d, arch: arch).generate())
         for causal in [false, true] {

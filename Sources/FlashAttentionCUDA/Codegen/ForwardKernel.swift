@@ -43,7 +43,7 @@ public struct ForwardKernelConfig: Hashable, Sendable {
     case ...64:
       return .init(dtype: dtype, headDim: headDim, blockM: 128, blockN: 128, warps: 4, causal: causal, arch: arch, minBlocksPerSM: 1)
     case ...128:
-      return .init(dtype: dtype, headDim: headDim, blockM: 128, blockN: headDim > 96 ? 64 : 64, warps: 4, causal: causal, arch: arch, minBlocksPerSM: 2)
+      return .init(dtype: dtype, headDim: headDim, blockM: 128, blockN: 64, warps: 4, causal: causal, arch: arch, minBlocksPerSM: 2)
     default:
       return .init(dtype: dtype, headDim: headDim, blockM: 128, blockN: 64, warps: 8, causal: causal, arch: arch, minBlocksPerSM: 1)
     }
