@@ -122,3 +122,9 @@ void fa_probabilities_columns(float *s, int rows, int columns, long ld, const fl
 void fa_dscores_columns(float *dp, const float *p, int rows, int columns, long ld, const float *d, float scale) {
   fa_kernels()->dscores_columns(dp, p, rows, columns, ld, d, scale);
 }
+void fa_probabilities_rows(float *s, int rows, int columns, long ld, const float *shift) {
+  fa_kernels()->probabilities_rows(s, rows, columns, ld, shift);
+}
+void fa_dscores_rows(float *dp, const float *p, int rows, int columns, long ld, const float *d, float scale) {
+  fa_kernels()->dscores_rows(dp, p, rows, columns, ld, d, scale);
+}

@@ -22,7 +22,12 @@ static inline __attribute__((always_inline)) VF FA_NS(load)(const float *p) {
   return v;
 }
 static inline __attribute__((always_inline)) void FA_NS(store)(float *p, VF v) { memcpy(p, &v, sizeof v); }
-static inline __attribute__((always_inline)) VF FA_NS(splat)(float x) { return (VF){0} + x; }
+static inline __attribute__((always_inline)) VF FA_NS(splat)(float x) {
+  // Not `(VF){0} + x`: 0 + x is not x for x = −0, so the compiler must keep an add there.
+  VF v;
+  for (int i = 0; i < FA_VL; i++) v[i] = x;
+  return v;
+}
 static inline __attribute__((always_inline)) VF FA_NS(select)(VI mask, VF a, VF b) {
   return (VF)(((VI)a & mask) | ((VI)b & ~mask));
 }
@@ -305,10 +310,30 @@ static void FA_NS(dscores_columns)(float *dp, const float *p, int rows, int cols
   }
 }
 
+// MARK: Row (key) steps on score tiles S (query rows × keys) of the backward
+
+static void FA_NS(probabilities_rows)(float *s, int rows, int cols, long ld, const float *shift) {
+  for (int r = 0; r < rows; r++) {
+    float *row = s + r * ld;
+    const float sh = shift[r];
+    for (int c = 0; c < cols; c += FA_VL) ST(row + c, FA_NS(vexp)(LD(row + c) - sh));
+  }
+}
+
+static void FA_NS(dscores_rows)(float *dp, const float *p, int rows, int cols, long ld, const float *d,
+                                float scale) {
+  for (int r = 0; r < rows; r++) {
+    float *g = dp + r * ld;
+    const float *pr = p + r * ld;
+    const float dr = d[r];
+    for (int c = 0; c < cols; c += FA_VL) ST(g + c, LD(pr + c) * (LD(g + c) - dr) * scale);
+  }
+}
+
 const struct fa_kernel_table FA_NS(table) = {
     FA_NS(gemm), FA_NS(transpose), FA_NS(transpose_f16), FA_NS(f16_to_f32), FA_NS(f32_to_f16),
     FA_NS(max), FA_NS(exp_sum), FA_NS(scale), FA_NS(online_softmax_columns),
-    FA_NS(probabilities_columns), FA_NS(dscores_columns),
+    FA_NS(probabilities_columns), FA_NS(dscores_columns), FA_NS(probabilities_rows), FA_NS(dscores_rows),
 };
 
 #undef VF

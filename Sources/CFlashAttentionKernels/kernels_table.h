@@ -16,6 +16,8 @@ struct fa_kernel_table {
   void (*online_softmax_columns)(float *, int, int, long, float *, float *, float *);
   void (*probabilities_columns)(float *, int, int, long, const float *);
   void (*dscores_columns)(float *, const float *, int, int, long, const float *, float);
+  void (*probabilities_rows)(float *, int, int, long, const float *);
+  void (*dscores_rows)(float *, const float *, int, int, long, const float *, float);
 };
 
 extern const struct fa_kernel_table fa_table_portable;

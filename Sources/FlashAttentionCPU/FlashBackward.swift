@@ -55,40 +55,40 @@ struct FlashBackward<Scalar: TensorScalar> {
     let scratch: Scratch
     let keys: UnsafeMutablePointer<Float>       // keys × headStride (float16 storage only)
     let values: UnsafeMutablePointer<Float>     // keys × headStride (float16 storage only)
+    let keysT: UnsafeMutablePointer<Float>      // headDim × keys: scale·Kᵀ
+    let valuesT: UnsafeMutablePointer<Float>    // headDim × keys: Vᵀ
     let dKeys: UnsafeMutablePointer<Float>      // keys × headStride
     let dValues: UnsafeMutablePointer<Float>    // keys × headStride
-    let queryT: UnsafeMutablePointer<Float>     // headDim × queryRows: scale·Qᵀ
-    let dOutT: UnsafeMutablePointer<Float>      // headDim × queryRows: dOᵀ
     let query: UnsafeMutablePointer<Float>      // queryRows × headStride (float16 storage only)
     let dOut: UnsafeMutablePointer<Float>       // queryRows × headStride (float16 storage only)
-    let probsT: UnsafeMutablePointer<Float>     // keys × queryRows: Sᵀ, then Pᵀ
-    let dProbsT: UnsafeMutablePointer<Float>    // keys × queryRows: dPᵀ, then dSᵀ
+    let probs: UnsafeMutablePointer<Float>      // queryRows × keys: S, then P
+    let dProbs: UnsafeMutablePointer<Float>     // queryRows × keys: dP, then dS
     let shift: UnsafeMutablePointer<Float>      // queryRows: LSE (+∞ for rows that see nothing)
     let rowDot: UnsafeMutablePointer<Float>     // queryRows: D
     /// This lane's float32 dQ, `(batch, queryHeads, seqlenQ, headDim)` contiguous.
     let dQuery: UnsafeMutablePointer<Float>
 
     init(_ t: TileShape, headDim d: Int, dQuery: UnsafeMutablePointer<Float>) {
-      let kv = t.keys * t.headStride, qr = t.queryRows * t.headStride, qt = d * t.queryRows
-      let st = t.keys * t.queryRows
-      let sizes = [kv, kv, kv, kv, qt, qt, qr, qr, st, st, t.queryRows, t.queryRows]
+      let kv = t.keys * t.headStride, qr = t.queryRows * t.headStride, kt = d * t.keys
+      let st = t.queryRows * t.keys
+      let sizes = [kv, kv, kt, kt, kv, kv, qr, qr, st, st, t.queryRows, t.queryRows]
       scratch = Scratch(floats: sizes.map(Scratch.rounded).reduce(0, +))
       keys = scratch.take(sizes[0])
       values = scratch.take(sizes[1])
-      dKeys = scratch.take(sizes[2])
-      dValues = scratch.take(sizes[3])
-      queryT = scratch.take(sizes[4])
-      dOutT = scratch.take(sizes[5])
+      keysT = scratch.take(sizes[2])
+      valuesT = scratch.take(sizes[3])
+      dKeys = scratch.take(sizes[4])
+      dValues = scratch.take(sizes[5])
       query = scratch.take(sizes[6])
       dOut = scratch.take(sizes[7])
-      probsT = scratch.take(sizes[8])
-      dProbsT = scratch.take(sizes[9])
+      probs = scratch.take(sizes[8])
+      dProbs = scratch.take(sizes[9])
       shift = scratch.take(sizes[10])
       rowDot = scratch.take(sizes[11])
       self.dQuery = dQuery
-      // Padding columns of Qᵀ and dOᵀ stay zero, so padded lanes see finite values.
-      queryT.update(repeating: 0, count: qt)
-      dOutT.update(repeating: 0, count: qt)
+      // Padding columns of Kᵀ and Vᵀ stay zero, so padded lanes see finite values.
+      keysT.update(repeating: 0, count: kt)
+      valuesT.update(repeating: 0, count: kt)
     }
   }
 
@@ -104,12 +104,18 @@ struct FlashBackward<Scalar: TensorScalar> {
     let rowDot = HostMemory.allocate(Float.self, count: rowCount)
     defer { HostMemory.deallocate(rowDot, count: rowCount) }
     let heads = p.batch * p.queryHeads
-    Parallel.forEachItem(items: heads, lanes: threads, setUp: { _ in () }) { _, bh in
+    let ld = tile.headStride
+    Parallel.forEachItem(
+      items: heads, lanes: threads, setUp: { _ in Scratch(floats: 2 * ld) }
+    ) { scratch, bh in
       let b = bh / p.queryHeads, h = bh % p.queryHeads
+      let buffer = scratch.take(2 * ld)
+      defer { scratch.reset() }
       for i in 0..<p.seqlenQ {
-        let o = output.row(b, i, h), g = dOutput.row(b, i, h)
+        let o = output.floatRows(b, i, count: 1, h, scratch: buffer, ld: ld).rows
+        let g = dOutput.floatRows(b, i, count: 1, h, scratch: buffer + ld, ld: ld).rows
         var sum: Float = 0
-        for x in 0..<d { sum += o[x].floatValue * g[x].floatValue }
+        for x in 0..<d { sum += o[x] * g[x] }
         rowDot[bh * p.seqlenQ + i] = sum
       }
     }
@@ -133,31 +139,46 @@ struct FlashBackward<Scalar: TensorScalar> {
     }
 
     // 3. dQ = Σ over lanes, in lane order.
-    Parallel.forEachItem(items: heads, lanes: threads, setUp: { _ in () }) { _, bh in
+    Parallel.forEachItem(
+      items: heads, lanes: threads, setUp: { _ in Scratch(floats: Scratch.rounded(d)) }
+    ) { scratch, bh in
       let b = bh / p.queryHeads, h = bh % p.queryHeads
+      let sum = scratch.take(d)
+      defer { scratch.reset() }
       for i in 0..<p.seqlenQ {
-        let dst = dq.row(b, i, h)
         let offset = (bh * p.seqlenQ + i) * d
-        for x in 0..<d {
-          var sum: Float = 0
-          for lane in 0..<lanes { sum += partials[lane * dqCount + offset + x] }
-          dst[x] = Scalar(sum)
+        sum.update(from: partials + offset, count: d)
+        for lane in 1..<max(1, lanes) {
+          let part = partials + lane * dqCount + offset
+          for x in 0..<d { sum[x] += part[x] }
         }
+        dq.store(b, i, h, from: sum)
       }
     }
   }
 
+  /// One key block against every query block of the group's heads. The tiles are S = Q·Kᵀ
+  /// (query rows × keys, the keys padded to a multiple of 16): Q, dO and K rows are read in
+  /// place (float32 storage), and only this block's Kᵀ and Vᵀ are packed — once per work item.
   func process(
     batch b: Int, kvHead kvh: Int, block: Int, rowDot: UnsafePointer<Float>, tiles t: LaneTiles
   ) {
     let p = problem
-    let d = p.headDim, ld = tile.headStride, bc = tile.keys, brMax = tile.queryRows, ldS = tile.queryRows
+    let d = p.headDim, ld = tile.headStride, bc = tile.keys, brMax = tile.queryRows, ldS = tile.keys
     let j0 = block * bc
     let cols = min(bc, p.seqlenK - j0)
+    let columns = TileShape.padded(cols)
     let offset = p.seqlenK - p.seqlenQ  // key j is seen by query rows i ≥ j − offset (causal)
 
     let (kRows, kStride) = k.floatRows(b, j0, count: cols, kvh, scratch: t.keys, ld: ld)
-    let (vRows, vStride) = v.floatRows(b, j0, count: cols, kvh, scratch: t.values, ld: ld)
+    k.transposedRows(b, j0, count: cols, kvh, into: t.keysT, ld: ldS, scale: p.scale)
+    v.transposedRows(b, j0, count: cols, kvh, into: t.valuesT, ld: ldS, scale: 1)
+    if cols < columns {
+      for x in 0..<d {
+        (t.keysT + x * ldS + cols).update(repeating: 0, count: columns - cols)
+        (t.valuesT + x * ldS + cols).update(repeating: 0, count: columns - cols)
+      }
+    }
     t.dKeys.update(repeating: 0, count: cols * ld)
     t.dValues.update(repeating: 0, count: cols * ld)
 
@@ -169,51 +190,42 @@ struct FlashBackward<Scalar: TensorScalar> {
       var i0 = firstRow / brMax * brMax
       while i0 < p.seqlenQ {
         let rows = min(brMax, p.seqlenQ - i0)
-        let columns = TileShape.padded(rows)
-        q.transposedRows(b, i0, count: rows, h, into: t.queryT, ld: ldS, scale: p.scale)
-        dOutput.transposedRows(b, i0, count: rows, h, into: t.dOutT, ld: ldS, scale: 1)
-        if rows < columns {
-          for x in 0..<d {
-            (t.queryT + x * ldS + rows).update(repeating: 0, count: columns - rows)
-            (t.dOutT + x * ldS + rows).update(repeating: 0, count: columns - rows)
-          }
-        }
         let (qRows, qStride) = q.floatRows(b, i0, count: rows, h, scratch: t.query, ld: ld)
         let (gRows, gStride) = dOutput.floatRows(b, i0, count: rows, h, scratch: t.dOut, ld: ld)
-        for r in 0..<columns {
+        for r in 0..<rows {
           // An LSE of −∞ (a row that saw no key) contributes nothing, even if handed in by a
           // caller for a row that does see keys: shifting by +∞ gives P = 0, never exp(+∞).
-          let value = r < rows ? lse[bh * p.seqlenQ + i0 + r] : .infinity
+          let value = lse[bh * p.seqlenQ + i0 + r]
           t.shift[r] = value == -.infinity ? .infinity : value
-          t.rowDot[r] = r < rows ? rowDot[bh * p.seqlenQ + i0 + r] : 0
+          t.rowDot[r] = rowDot[bh * p.seqlenQ + i0 + r]
         }
 
-        // Sᵀ = K (scale·Q)ᵀ, masked; Pᵀ = exp(Sᵀ − LSE).
+        // S = (scale·Q) Kᵀ, masked with −∞; P = exp(S − LSE).
         BlockKernels.gemm(
-          m: cols, n: columns, k: d, a: kRows, aRowStride: kStride, aColStride: 1,
-          b: t.queryT, ldb: ldS, c: t.probsT, ldc: ldS, accumulate: false)
+          m: rows, n: columns, k: d, a: qRows, aRowStride: qStride, aColStride: 1,
+          b: t.keysT, ldb: ldS, c: t.probs, ldc: ldS, accumulate: false)
         if p.mask == .causal && j0 + cols - 1 - offset > i0 {
-          for c in 0..<cols {
-            let hidden = min(columns, j0 + c - offset - i0)
-            if hidden > 0 { (t.probsT + c * ldS).update(repeating: -.infinity, count: hidden) }
+          for r in 0..<rows {
+            let visible = max(0, p.visibleKeys(forQueryRow: i0 + r) - j0)
+            if visible < columns { (t.probs + r * ldS + visible).update(repeating: -.infinity, count: columns - visible) }
           }
         }
-        fa_probabilities_columns(t.probsT, Int32(cols), Int32(columns), ldS, t.shift)
-        // dV += Pᵀ dO.
+        fa_probabilities_rows(t.probs, Int32(rows), Int32(columns), ldS, t.shift)
+        // dV += Pᵀ dO (padded keys excluded by m = cols).
         BlockKernels.gemm(
-          m: cols, n: d, k: rows, a: t.probsT, aRowStride: ldS, aColStride: 1,
+          m: cols, n: d, k: rows, a: t.probs, aRowStride: 1, aColStride: ldS,
           b: gRows, ldb: gStride, c: t.dValues, ldc: ld, accumulate: true)
-        // dPᵀ = V dOᵀ; dSᵀ = scale · Pᵀ ∘ (dPᵀ − D), written over dPᵀ.
+        // dP = dO Vᵀ; dS = scale · P ∘ (dP − D), written over dP.
         BlockKernels.gemm(
-          m: cols, n: columns, k: d, a: vRows, aRowStride: vStride, aColStride: 1,
-          b: t.dOutT, ldb: ldS, c: t.dProbsT, ldc: ldS, accumulate: false)
-        fa_dscores_columns(t.dProbsT, t.probsT, Int32(cols), Int32(columns), ldS, t.rowDot, p.scale)
+          m: rows, n: columns, k: d, a: gRows, aRowStride: gStride, aColStride: 1,
+          b: t.valuesT, ldb: ldS, c: t.dProbs, ldc: ldS, accumulate: false)
+        fa_dscores_rows(t.dProbs, t.probs, Int32(rows), Int32(columns), ldS, t.rowDot, p.scale)
         // dK += dSᵀ Q; dQ += dS K (into this lane's dQ).
         BlockKernels.gemm(
-          m: cols, n: d, k: rows, a: t.dProbsT, aRowStride: ldS, aColStride: 1,
+          m: cols, n: d, k: rows, a: t.dProbs, aRowStride: 1, aColStride: ldS,
           b: qRows, ldb: qStride, c: t.dKeys, ldc: ld, accumulate: true)
         BlockKernels.gemm(
-          m: rows, n: d, k: cols, a: t.dProbsT, aRowStride: 1, aColStride: ldS,
+          m: rows, n: d, k: cols, a: t.dProbs, aRowStride: ldS, aColStride: 1,
           b: kRows, ldb: kStride, c: t.dQuery + (bh * p.seqlenQ + i0) * d, ldc: d, accumulate: true)
         i0 += brMax
       }

@@ -11,7 +11,7 @@ final class Scratch: @unchecked Sendable {
 
   /// `floats` is the sum of the counts later requested, each rounded up to 16 floats.
   init(floats: Int) {
-    capacity = max(16, floats)
+    capacity = max(16, Scratch.rounded(floats))
     base = HostMemory.allocate(Float.self, count: capacity)
   }
 
@@ -22,6 +22,9 @@ final class Scratch: @unchecked Sendable {
     defer { used += rounded }
     return base + used
   }
+
+  /// Makes the whole allocation available again (buffers taken before become invalid).
+  func reset() { used = 0 }
 
   /// `count` rounded up to whole cache lines of floats.
   static func rounded(_ count: Int) -> Int { (count + 15) / 16 * 16 }

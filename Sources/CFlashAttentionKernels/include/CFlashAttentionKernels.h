@@ -64,6 +64,11 @@ void fa_probabilities_columns(float *s_t, int rows, int columns, long ld, const 
 void fa_dscores_columns(float *dp_t, const float *p_t, int rows, int columns, long ld,
                         const float *d, float scale);
 
+/// Row versions for score tiles S (query rows × keys) with one value per row:
+/// P = exp(S − shift[r]) in place; dS = scale · P ∘ (dP − d[r]) written over dP.
+void fa_probabilities_rows(float *s, int rows, int columns, long ld, const float *shift);
+void fa_dscores_rows(float *dp, const float *p, int rows, int columns, long ld, const float *d, float scale);
+
 #ifdef __cplusplus
 }
 #endif
