@@ -22,9 +22,6 @@ enum BlockKernels {
     fa_gemm(
       Int32(m), Int32(n), Int32(k), a, aRowStride, aColStride, b, ldb, c, ldc, accumulate ? 1 : 0)
   }
-
-  /// Name of the kernel variant in use: "avx512", "avx2", "portable" or "neon".
-  static var instructionSet: String { String(cString: fa_isa_name(fa_active_isa())) }
 }
 
 extension TensorView {

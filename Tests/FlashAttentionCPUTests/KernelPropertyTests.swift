@@ -48,28 +48,6 @@ import Testing
   }
 
   @Test(arguments: AttentionAlgorithm.allCases)
-  func headsMajorViewsGiveTheSameResult(_ algorithm: AttentionAlgorithm) throws {
-    let p = try AttentionProblem(batch: 2, queryHeads: 4, keyValueHeads: 2, seqlenQ: 70, seqlenK: 90, headDim: 24, mask: .causal)
-    let q = Self.random(p.queryShape, seed: 11), k = Self.random(p.keyValueShape, seed: 12)
-    let v = Self.random(p.keyValueShape, seed: 13), g = Self.random(p.queryShape, seed: 14)
-    defer { withExtendedLifetime((q, k, v, g)) {} }  // the views below hold raw pointers
-    let contiguous = try Self.run(p, algorithm, q: q.view(), k: k.view(), v: v.view(), dO: g.view())
-
-    let qh = Self.headsMajor(q, p.queryShape), kh = Self.headsMajor(k, p.keyValueShape)
-    let vh = Self.headsMajor(v, p.keyValueShape), gh = Self.headsMajor(g, p.queryShape)
-    func view(_ t: Tensor<Float>, _ s: TensorShape) -> TensorView<Float> { TensorView(base: t.pointer, shape: s, strides: .headsMajor(s)) }
-    defer { withExtendedLifetime((qh, kh, vh, gh)) {} }
-    let strided = try Self.run(
-      p, algorithm, q: view(qh, p.queryShape), k: view(kh, p.keyValueShape), v: view(vh, p.keyValueShape),
-      dO: view(gh, p.queryShape), layout: TensorStrides.headsMajor)
-    // Same arithmetic in the same order: bit-identical, whatever the memory order.
-    #expect(strided == contiguous)
-    // And right: against the reference.
-    let reference = ReferenceAttention.forward(p, q: try q.view(), k: try k.view(), v: try v.view())
-    #expect(ErrorMetrics.relativeL2(strided[0], reference.output) < 1e-5)
-  }
-
-  @Test(arguments: AttentionAlgorithm.allCases)
   func fullyMaskedRowsAreZeroWithInfiniteLSE(_ algorithm: AttentionAlgorithm) throws {
     // seqlenQ > seqlenK with the bottom-right causal mask: rows 0..<(150 − 40) see no key.
     let p = try AttentionProblem(batch: 1, queryHeads: 2, seqlenQ: 150, seqlenK: 40, headDim: 16, mask: .causal)
@@ -92,21 +70,6 @@ import Testing
           #expect(lse.isFinite)
         }
       }
-    }
-  }
-
-  @Test(arguments: AttentionAlgorithm.allCases)
-  func repeatedRunsAreBitIdentical(_ algorithm: AttentionAlgorithm) throws {
-    // Several lanes on many key blocks with GQA: any write race or order-dependent
-    // accumulation in dQ/dK/dV would show as differing bits between runs.
-    let p = try AttentionProblem(batch: 2, queryHeads: 4, keyValueHeads: 1, seqlenQ: 300, seqlenK: 333, headDim: 32)
-    let q = Self.random(p.queryShape, seed: 31), k = Self.random(p.keyValueShape, seed: 32)
-    let v = Self.random(p.keyValueShape, seed: 33), g = Self.random(p.queryShape, seed: 34)
-    defer { withExtendedLifetime((q, k, v, g)) {} }  // the views below hold raw pointers
-    let first = try Self.run(p, algorithm, q: q.view(), k: k.view(), v: v.view(), dO: g.view(), threads: 3)
-    for _ in 0..<3 {
-      let again = try Self.run(p, algorithm, q: q.view(), k: k.view(), v: v.view(), dO: g.view(), threads: 3)
-      #expect(again == first)
     }
   }
 }
