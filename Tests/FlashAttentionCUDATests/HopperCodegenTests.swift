@@ -6,7 +6,8 @@ import Testing
 @Suite struct HopperCodegenTests {
   @Test func catalogCoversEveryHeadDimMaskAndDtype() {
     let kernels = HopperForwardPlanner.catalog()
-    #expect(kernels.count == 2 * 3 * 2)
+    // fp16 and bf16 × (d64: 1 + 2 causal, d128: 1 + 2 causal, d256: 1 + 1 causal)
+    #expect(kernels.count == 2 * 8)
     #expect(Set(kernels.map(\.name)).count == kernels.count)
     for k in kernels {
       #expect(k.arch == .sm90a)
@@ -61,7 +62,7 @@ import Testing
       })
     #expect(launches.count == 1)
     let launch = try #require(launches.first)
-    #expect(launch.grid == Dim3(3 * 8 * 2))
+    #expect(launch.grid == Dim3(3 * 8 * 2))  // causal at seqlen 777 is persistent, but no SM count was given
     #expect(launch.block == Dim3(384))
     #expect(launch.parameterBlock.count == 512)
     // The three maps land at 0, 128, 256 in request order Q, K, V.
@@ -123,11 +124,33 @@ import Testing
         "stages": c.stages, "causal": c.causal, "pingPong": c.pingPong,
         "smem": c.sharedMemoryBytes, "threads": c.threadsPerBlock,
         "blockM": c.blockM, "trimTail": c.trimTail, "consumers": c.consumerWarpgroups,
-        "tuned": HopperForwardConfig.tuned(dtype: c.dtype, headDim: c.headDim, causal: c.causal) == c,
+        "tuned": HopperBlockTable.entries(headDim: c.headDim, causal: c.causal).contains {
+          HopperForwardConfig.config(dtype: c.dtype, headDim: c.headDim, causal: c.causal, entry: $0) == c
+        },
       ])
     }
     let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
     try data.write(to: URL(fileURLWithPath: "\(dir)/manifest.json"))
+    // What the planner picks for the benchmark grid (bf16, hidden 2048, 16k tokens) on a
+    // 132-SM H100/H200, so the device script times exactly the shipped choice.
+    var plans: [[String: Any]] = []
+    for d in [64, 128, 256] {
+      for causal in [false, true] {
+        for n in [512, 1024, 2048, 4096, 8192, 16384] {
+          let problem = try AttentionProblem(
+            batch: 16384 / n, queryHeads: 2048 / d, seqlenQ: n, headDim: d, mask: causal ? .causal : .none)
+          let r = contiguousRef(0x10000, problem.queryShape)
+          let launch = try #require(
+            try HopperForwardPlanner.plan(
+              problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
+              multiprocessorCount: 132, encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
+            ).first)
+          plans.append(["headDim": d, "causal": causal, "seqlen": n, "kernel": launch.entryPoint, "ctas": launch.grid.x])
+        }
+      }
+    }
+    let planData = try JSONSerialization.data(withJSONObject: plans, options: [.prettyPrinted, .sortedKeys])
+    try planData.write(to: URL(fileURLWithPath: "\(dir)/plans.json"))
   }
 }
 

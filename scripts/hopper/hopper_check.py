@@ -31,6 +31,7 @@ OFF = dict(tmQ=0, tmK=128, tmV=256, o=384, lse=392, oB=400, oS=408, oH=416,
            seqlenQ=424, seqlenK=428, heads=432, headsPerKV=436, numMBlocks=440, scaleLog2=444, numTiles=448)
 PARAMS_SIZE = 512
 NUM_SMS = 132
+PLANS = {}
 DT_CODE = {torch.bfloat16: 9, torch.float16: 6}
 
 class Kernel:
@@ -267,6 +268,15 @@ def run_bench(kernels, args):
                     m = kern.meta
                     if m["headDim"] != D or m["causal"] != causal or m["dtype"] != "bf16":
                         continue
+                    if args.grids == "planned":
+                        plan = PLANS.get((D, causal, N))
+                        if plan is None or plan["kernel"] != m["name"]:
+                            continue
+                        params, grid = make_params(kern, q, k, v, o, lse, scale, plan["ctas"])
+                        launch(kern, params, grid); sync_with_timeout()
+                        fns["ours:" + m["name"] + f"@{grid[0]}"] = (
+                            lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
+                        continue
                     for mode in args.grids.split(","):
                         mblocks = (N + m["blockM"] - 1) // m["blockM"]
                         ctas = None if mode == "tile" else (NUM_SMS if mode == "persist" else coprime_grid(NUM_SMS, mblocks))
@@ -318,6 +328,10 @@ def main():
     NUM_SMS = torch.cuda.get_device_properties(0).multi_processor_count
     print(torch.cuda.get_device_name(), "torch", torch.__version__, flush=True)
     kernels = load_kernels(args.bin, args.only)
+    global PLANS
+    pp = os.path.join(args.bin, "plans.json")
+    if os.path.exists(pp):
+        PLANS = {(p["headDim"], p["causal"], p["seqlen"]): p for p in json.load(open(pp))}
     print(f"{len(kernels)} kernels loaded", flush=True)
     if args.mode == "check":
         sys.exit(1 if run_check(kernels, args) else 0)

@@ -84,8 +84,9 @@ def main():
         for w in warns:
             print("   ", w)
         report.append(line)
-    if os.path.exists(os.path.join(src_dir, "manifest.json")):
-        shutil.copy(os.path.join(src_dir, "manifest.json"), os.path.join(out_dir, "manifest.json"))
+    for extra in ["manifest.json", "plans.json"]:
+        if os.path.exists(os.path.join(src_dir, extra)):
+            shutil.copy(os.path.join(src_dir, extra), os.path.join(out_dir, extra))
     sys.exit(1 if failures else 0)
 
 if __name__ == "__main__":

@@ -53,10 +53,14 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
 
   /// The tuned variant for a head dimension and mask (see `docs/hopper-notes.md` and
   /// `scripts/hopper/sweep.py`, which produced these numbers).
-  public static func tuned(dtype: DType, headDim: Int, causal: Bool) -> HopperForwardConfig? {
+  public static func tuned(dtype: DType, headDim: Int, causal: Bool, seqlenK: Int = 4096) -> HopperForwardConfig? {
     guard supportedHeadDims.contains(headDim), dtype == .float16 || dtype == .bfloat16 else { return nil }
-    let entry = HopperBlockTable.entry(headDim: headDim, causal: causal)
-    return HopperForwardConfig(
+    return config(dtype: dtype, headDim: headDim, causal: causal,
+                  entry: HopperBlockTable.entry(headDim: headDim, causal: causal, seqlenK: seqlenK))
+  }
+
+  static func config(dtype: DType, headDim: Int, causal: Bool, entry: HopperBlockTable.Entry) -> HopperForwardConfig {
+    HopperForwardConfig(
       dtype: dtype, headDim: headDim, blockN: entry.blockN, stages: entry.stages,
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
       trimTail: entry.trimTail)
@@ -99,9 +103,16 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var description: String { name }
 }
 
-/// Block sizes of the Hopper forward keyed by head dimension and mask. The values are the
-/// winners of `scripts/hopper/sweep.py` on the device machine (see `docs/hopper-notes.md`);
-/// shared memory bounds them: Q tile + 2 · stages · blockN · headDim · 2 bytes ≤ 227 KiB.
+/// Block sizes of the Hopper forward keyed by head dimension, mask and (for the causal grid)
+/// a sequence-length bucket. The values are the winners of `scripts/hopper/sweep.py` on an
+/// H200 (run 3 in `docs/hopper-notes.md`); shared memory bounds them:
+/// Q tile + 2 · stages · blockN · headDim · 2 bytes ≤ 227 KiB.
+///
+/// Why a seqlen bucket for causal: a persistent grid (one CTA per SM walking tiles
+/// round-robin) hides the per-tile prologue and epilogue, which dominate short sequences
+/// (1.2–1.3× faster at seqlen ≤ 1–2k), but its static schedule lets CTAs drift apart over the
+/// very unequal causal tiles, so at 8k–16k it loses L2 reuse of K/V and runs 0.7× the
+/// one-CTA-per-tile grid, whose hardware scheduler keeps neighbouring tiles together.
 public enum HopperBlockTable {
   public struct Entry: Hashable, Sendable {
     public var blockN: Int
@@ -114,13 +125,35 @@ public enum HopperBlockTable {
     public var trimTail: Bool = false
   }
 
-  public static func entry(headDim: Int, causal: Bool) -> Entry {
+  /// `seqlenK` only matters under causal (which grid, and blockM for headDim 64).
+  public static func entry(headDim: Int, causal: Bool, seqlenK: Int = 4096) -> Entry {
     switch (headDim, causal) {
-    case (64, false): Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true)
-    case (64, true): Entry(blockN: 128, stages: 4, pingPong: true, persistent: false, consumerWarpgroups: 3, trimTail: true)
-    case (128, false): Entry(blockN: 176, stages: 2, pingPong: true, persistent: true, trimTail: true)
-    case (128, true): Entry(blockN: 128, stages: 2, pingPong: true, persistent: false, trimTail: true)
-    case (256, false): Entry(blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true)
-    default: Entry(blockN: 80, stages: 2, pingPong: true, persistent: false, trimTail: true)
-    }  }
+    case (64, false):
+      return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true)
+    case (64, true):
+      if seqlenK <= 1024 { return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true) }
+      return Entry(
+        blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
+    case (128, false):
+      return Entry(blockN: 176, stages: 2, pingPong: true, persistent: true, trimTail: true)
+    case (128, true):
+      if seqlenK <= 2048 { return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true) }
+      return Entry(blockN: 176, stages: 2, pingPong: true, persistent: false, trimTail: true)
+    case (256, false):
+      return Entry(blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true)
+    default:
+      return Entry(blockN: 80, stages: 2, pingPong: true, persistent: seqlenK <= 1024, trimTail: true)
+    }
+  }
+
+  /// Every distinct entry of a head dimension and mask (for the catalog).
+  public static func entries(headDim: Int, causal: Bool) -> [Entry] {
+    var out: [Entry] = []
+    for n in [512, 1024, 2048, 4096, 8192] {
+      let e = entry(headDim: headDim, causal: causal, seqlenK: n)
+      if !out.contains(where: { $0.blockN == e.blockN && $0.stages == e.stages && $0.pingPong == e.pingPong
+        && $0.consumerWarpgroups == e.consumerWarpgroups && $0.trimTail == e.trimTail }) { out.append(e) }
+    }
+    return out
+  }
 }

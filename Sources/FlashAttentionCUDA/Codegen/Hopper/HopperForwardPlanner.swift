@@ -48,7 +48,9 @@ public enum HopperForwardPlanner {
     if let reason = unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output) {
       throw .unsupported(argument: "problem", value: reason, supported: "the FlashAttention-2 path")
     }
-    let c = config ?? HopperForwardConfig.tuned(dtype: dtype, headDim: problem.headDim, causal: problem.mask == .causal)!
+    let causal = problem.mask == .causal
+    let entry = HopperBlockTable.entry(headDim: problem.headDim, causal: causal, seqlenK: problem.seqlenK)
+    let c = config ?? HopperForwardConfig.config(dtype: dtype, headDim: problem.headDim, causal: causal, entry: entry)
     guard c.isValid, c.headDim == problem.headDim, c.dtype == dtype, c.causal == (problem.mask == .causal) else {
       throw .invalidArgument(argument: "config", value: c.name, expected: "a valid variant for \(problem)")
     }
@@ -72,7 +74,7 @@ public enum HopperForwardPlanner {
       throw .unsupported(argument: "problem", value: "\(tiles) query tiles", supported: "fewer than 2^31")
     }
     // Persistent: one CTA per multiprocessor walks the tiles; otherwise one CTA per tile.
-    let wantsPersistent = persistent ?? HopperBlockTable.entry(headDim: c.headDim, causal: c.causal).persistent
+    let wantsPersistent = persistent ?? entry.persistent
     let ctas: Int
     if wantsPersistent, let sms = multiprocessorCount, sms >= 1 {
       ctas = min(tiles, persistentGridSize(multiprocessors: sms, queryBlocks: mBlocks))
@@ -125,7 +127,8 @@ public enum HopperForwardPlanner {
     for dtype in dtypes {
       for headDim in HopperForwardConfig.supportedHeadDims.sorted() {
         for causal in [false, true] {
-          if let c = HopperForwardConfig.tuned(dtype: dtype, headDim: headDim, causal: causal) {
+          for entry in HopperBlockTable.entries(headDim: headDim, causal: causal) {
+            let c = HopperForwardConfig.config(dtype: dtype, headDim: headDim, causal: causal, entry: entry)
             kernels.append(HopperForwardSource.generate(c))
           }
         }

@@ -17,8 +17,9 @@ public enum HopperSweep {
     for causal in [false, true] {
       for dtype in [DType.bfloat16, .float16] {
         for d in [64, 128, 256] {
-          let c = HopperForwardConfig.tuned(dtype: dtype, headDim: d, causal: causal)!
-          add(d, c.blockN, c.stages, causal, c.pingPong, dtype, consumers: c.consumerWarpgroups, trim: c.trimTail)
+          for e in HopperBlockTable.entries(headDim: d, causal: causal) {
+            add(d, e.blockN, e.stages, causal, e.pingPong, dtype, consumers: e.consumerWarpgroups, trim: e.trimTail)
+          }
         }
       }
       add(64, 128, 4, causal, consumers: 3, trim: false)
