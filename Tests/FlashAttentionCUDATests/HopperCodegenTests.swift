@@ -25,6 +25,7 @@ import Testing
         for causal in [false, true] {
           let c = try #require(HopperForwardConfig.tuned(dtype: dtype, headDim: d, causal: causal))
           #expect(c.isValid, "\(c)")
+          #expect(c.registerPoolFits, "setmaxnreg budgets exceed the launch pool: \(c)")
           #expect(c.sharedMemoryBytes <= HopperForwardConfig.sharedMemoryLimit)
         }
       }

@@ -33,6 +33,14 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var threadsPerBlock: Int { 128 * (consumerWarpgroups + 1) }
   /// Register budgets after `setmaxnreg`: producer·128 + consumer·128·n ≤ 65 536.
   public var producerRegisters: Int { consumerWarpgroups == 2 ? 24 : 32 }
+  /// Registers per thread at launch under `__launch_bounds__(threads, 1)`: 65 536 / threads,
+  /// rounded down to a multiple of 8 (168 for 384 threads, 128 for 512). The CTA's pool is
+  /// what it was launched with: if the `setmaxnreg` budgets exceed it, `setmaxnreg.inc` waits
+  /// for ever (seen on the device with a 32-register producer and 2 consumers at 240).
+  public var launchRegisters: Int { (65_536 / threadsPerBlock) / 8 * 8 }
+  public var registerPoolFits: Bool {
+    producerRegisters * 128 + consumerRegisters * 128 * consumerWarpgroups <= launchRegisters * threadsPerBlock
+  }
   public var consumerRegisters: Int { consumerWarpgroups == 2 ? 240 : 160 }
   /// Head dimensions this family implements; others take the FlashAttention-2 path.
   public static let supportedHeadDims: Set<Int> = [64, 128, 256]
@@ -91,7 +99,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     Self.supportedHeadDims.contains(headDim) && (dtype == .float16 || dtype == .bfloat16)
       && blockN % 16 == 0 && (16...256).contains(blockN) && (1...8).contains(stages)
       && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
-      && estimatedConsumerRegisters <= consumerRegisters
+      && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
       && sharedMemoryBytes <= Self.sharedMemoryLimit
   }
 
