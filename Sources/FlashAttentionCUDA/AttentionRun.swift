@@ -14,8 +14,8 @@ final class AttentionRun: @unchecked Sendable {
   private(set) var dOutput, dq, dk, dv: DeviceTensor?
   private var scratch: DeviceBuffer?
   private var standard: StandardPlan?
-  private var flashForward: [KernelLaunch] = []
-  private var flashBackward: [KernelLaunch] = []
+  private var flashForward: [DeviceRuntime.ResolvedLaunch] = []
+  private var flashBackward: [DeviceRuntime.ResolvedLaunch] = []
 
   /// LSE viewed as a `(1, lseCount, 1, 1)` tensor so it shares the tensor helpers.
   static func lseShape(_ p: AttentionProblem) -> TensorShape { TensorShape(batch: 1, seqlen: p.lseCount, heads: 1, headDim: 1) }
@@ -67,18 +67,21 @@ final class AttentionRun: @unchecked Sendable {
         try StandardPlan(runtime: runtime, problem: problem, dtype: dtype, tensors: tensors, gradients: gradients)
       }
     case .flash:
-      flashForward = try FlashPath.forward(
+      let forwardLaunches = try FlashPath.forward(
         problem: problem, dtype: dtype, arch: arch, driver: runtime.device.driver, q: q.ref, k: k.ref, v: v.ref, output: output.ref,
         lse: lse.buffer.address, multiprocessorCount: runtime.device.properties.multiprocessorCount)
+      let runtime = self.runtime
+      flashForward = try cuda { () throws(CUDAError) in try runtime.resolve(forwardLaunches) }
       if let dOutput, let dq, let dk, let dv {
         let bytes = FlashPath.backwardScratchBytes(problem: problem, arch: arch, deterministic: deterministic)
         let allocator = runtime.allocator
         let scratchBuffer = try cuda { () throws(CUDAError) in try allocator.allocate(byteCount: max(bytes, 16)) }
         scratch = scratchBuffer
-        flashBackward = try FlashPath.backward(
+        let backwardLaunches = try FlashPath.backward(
           problem: problem, dtype: dtype, arch: arch, q: q.ref, k: k.ref, v: v.ref, output: output.ref,
           dOutput: dOutput.ref, lse: lse.buffer.address, dq: dq.ref, dk: dk.ref, dv: dv.ref,
           scratch: scratchBuffer.address, deterministic: deterministic)
+        flashBackward = try cuda { () throws(CUDAError) in try runtime.resolve(backwardLaunches) }
       }
     }
   }

@@ -35,14 +35,38 @@ public final class DeviceRuntime: @unchecked Sendable {
     return try module.function(entryPoint)
   }
 
-  /// Queues `launches` on the stream, in order.
-  public func run(_ launches: [KernelLaunch]) throws(CUDAError) {
+  /// A launch whose function is compiled and loaded, ready to queue with no host work
+  /// beyond the driver call (hashing a kernel's source for the cache costs more than
+  /// launching it, and must stay out of timed runs).
+  public struct ResolvedLaunch: @unchecked Sendable {
+    public let function: CUDAFunction
+    public let launch: KernelLaunch
+  }
+
+  /// Compiles (or finds in the cache) and loads the function of every launch.
+  public func resolve(_ launches: [KernelLaunch]) throws(CUDAError) -> [ResolvedLaunch] {
+    var resolved: [ResolvedLaunch] = []
     for l in launches {
       let f = try function(l.kernel, entryPoint: l.entryPoint)
-      try f.launch(
+      if l.dynamicSharedMemoryBytes > 48 * 1024 { try f.setMaxDynamicSharedMemory(l.dynamicSharedMemoryBytes) }
+      resolved.append(ResolvedLaunch(function: f, launch: l))
+    }
+    return resolved
+  }
+
+  /// Queues resolved launches on the stream, in order.
+  public func run(_ resolved: [ResolvedLaunch]) throws(CUDAError) {
+    for r in resolved {
+      let l = r.launch
+      try r.function.launch(
         grid: l.grid, block: l.block, dynamicSharedBytes: l.dynamicSharedMemoryBytes, stream: stream,
         parameterBlock: l.parameterBlock)
     }
+  }
+
+  /// Resolves and queues `launches` on the stream, in order.
+  public func run(_ launches: [KernelLaunch]) throws(CUDAError) {
+    try run(resolve(launches))
   }
 
   /// The cuBLAS handle of this device (made on first use; throws when cuBLAS is absent).

@@ -23,14 +23,23 @@ public struct SHA256: Sendable {
   public init() {}
 
   public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
-    for byte in bytes {
-      pending.append(byte)
-      length &+= 1
-      if pending.count == 64 {
-        compress(pending)
-        pending.removeAll(keepingCapacity: true)
-      }
+    let data = Array(bytes)
+    length &+= UInt64(data.count)
+    var start = 0
+    if !pending.isEmpty {
+      let take = min(64 - pending.count, data.count)
+      pending += data[0..<take]
+      start = take
+      guard pending.count == 64 else { return }
+      compress(pending[...])
+      pending.removeAll(keepingCapacity: true)
     }
+    // Whole blocks straight from the input, the rest kept for later.
+    while data.count - start >= 64 {
+      compress(data[start..<start + 64])
+      start += 64
+    }
+    pending += data[start...]
   }
 
   public mutating func update(_ string: String) { update(Array(string.utf8)) }
@@ -41,7 +50,7 @@ public struct SHA256: Sendable {
     var tail = pending + [0x80]
     while tail.count % 64 != 56 { tail.append(0) }
     for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-    for start in stride(from: 0, to: tail.count, by: 64) { compress(Array(tail[start..<start + 64])) }
+    for start in stride(from: 0, to: tail.count, by: 64) { compress(tail[start..<start + 64]) }
     pending = []
     return state.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (24 - 8 * UInt32($0))) } }
   }
@@ -59,11 +68,12 @@ public struct SHA256: Sendable {
     return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
   }
 
-  private mutating func compress(_ block: [UInt8]) {
+  private mutating func compress(_ block: ArraySlice<UInt8>) {
     var w = [UInt32](repeating: 0, count: 64)
+    let o = block.startIndex
     for i in 0..<16 {
-      w[i] = UInt32(block[4 * i]) << 24 | UInt32(block[4 * i + 1]) << 16 | UInt32(block[4 * i + 2]) << 8
-        | UInt32(block[4 * i + 3])
+      w[i] = UInt32(block[o + 4 * i]) << 24 | UInt32(block[o + 4 * i + 1]) << 16 | UInt32(block[o + 4 * i + 2]) << 8
+        | UInt32(block[o + 4 * i + 3])
     }
     for i in 16..<64 {
       let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)

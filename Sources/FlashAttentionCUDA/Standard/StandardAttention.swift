@@ -35,6 +35,11 @@ final class StandardPlan: @unchecked Sendable {
   let dvAccumulator: DeviceBuffer?
   private let pointerArrays: DeviceBuffer
   private var arrayOffsets: [String: UInt64] = [:]
+  /// Our kernels' launches, resolved once (no compile-cache lookups in timed runs).
+  private var softmaxForward: DeviceRuntime.ResolvedLaunch!
+  private var softmaxRecompute: DeviceRuntime.ResolvedLaunch!
+  private var softmaxBackward: DeviceRuntime.ResolvedLaunch?
+  private var converts: [DeviceRuntime.ResolvedLaunch] = []
 
   /// Bytes of device memory a plan allocates beyond its tensors.
   static func workspaceBytes(_ p: AttentionProblem, backward: Bool) -> Int {
@@ -113,6 +118,30 @@ final class StandardPlan: @unchecked Sendable {
     try arrays.upload(all)
     pointerArrays = arrays
     arrayOffsets = offsets
+
+    let rows = p.batch * p.queryHeads * p.seqlenQ
+    let k = kernel
+    softmaxForward = try runtime.resolve([
+      StandardKernels.softmaxForward(k, dtype: dtype, scores: scores.address, lse: tensors.lse, rows: rows, problem: p, lseGiven: false)
+    ])[0]
+    softmaxRecompute = try runtime.resolve([
+      StandardKernels.softmaxForward(k, dtype: dtype, scores: scores.address, lse: tensors.lse, rows: rows, problem: p, lseGiven: true)
+    ])[0]
+    if let dScores {
+      softmaxBackward = try runtime.resolve([
+        StandardKernels.softmaxBackward(
+          k, dtype: dtype, probabilities: scores.address, dProbabilities: dScores.address, rows: rows, seqlenK: p.seqlenK)
+      ])[0]
+    }
+    if let g = gradients, let dkAccumulator, let dvAccumulator {
+      let sms = runtime.device.properties.multiprocessorCount
+      converts = try runtime.resolve([
+        StandardKernels.convert(
+          k, dtype: dtype, source: dkAccumulator.address, destination: g.dk, shape: p.keyValueShape, multiprocessors: sms),
+        StandardKernels.convert(
+          k, dtype: dtype, source: dvAccumulator.address, destination: g.dv, shape: p.keyValueShape, multiprocessors: sms),
+      ])
+    }
   }
 
   private func array(_ name: String) -> UInt64 { pointerArrays.address + arrayOffsets[name]! }
@@ -127,11 +156,7 @@ final class StandardPlan: @unchecked Sendable {
       a: array("qk.A"), aType: dtype, lda: tensors.q.strides.seqlen,
       b: array("qk.B"), bType: dtype, ldb: tensors.k.strides.seqlen,
       beta: 0, c: array("qk.C"), cType: .float32, ldc: p.seqlenK, batch: p.batch * p.queryHeads)
-    try runtime.run([
-      StandardKernels.softmaxForward(
-        kernel, dtype: dtype, scores: scores.address, lse: tensors.lse, rows: p.batch * p.queryHeads * p.seqlenQ,
-        problem: p, lseGiven: lseGiven)
-    ])
+    try runtime.run([lseGiven ? softmaxRecompute : softmaxForward])
   }
 
   /// Queues the forward: O and LSE.
@@ -148,7 +173,7 @@ final class StandardPlan: @unchecked Sendable {
   /// Queues the backward: dQ, dK, dV. `reuseProbabilities`: P is still in place from a
   /// `forward()` of this plan; otherwise it is recomputed from the LSE.
   func backward(reuseProbabilities: Bool) throws(CUDAError) {
-    guard let g = gradients, let dScores else { throw .invalidRequest("plan made without gradients") }
+    guard let g = gradients, dScores != nil else { throw .invalidRequest("plan made without gradients") }
     let p = problem
     let blas = try runtime.cublas()
     if !reuseProbabilities { try probabilities(lseGiven: true) }
@@ -159,11 +184,7 @@ final class StandardPlan: @unchecked Sendable {
       a: array("dov.A"), aType: dtype, lda: g.dOutput.strides.seqlen,
       b: array("pv.B"), bType: dtype, ldb: tensors.v.strides.seqlen,
       beta: 0, c: array("dov.C"), cType: .float32, ldc: p.seqlenK, batch: heads)
-    try runtime.run([
-      StandardKernels.softmaxBackward(
-        kernel, dtype: dtype, probabilities: scores.address, dProbabilities: dScores.address,
-        rows: heads * p.seqlenQ, seqlenK: p.seqlenK)
-    ])
+    try runtime.run([softmaxBackward!])
     // dQ = scale · dS·K.
     try blas.gemm(
       transA: false, transB: false, m: p.seqlenQ, n: p.headDim, k: p.seqlenK, alpha: p.scale,
@@ -189,15 +210,6 @@ final class StandardPlan: @unchecked Sendable {
         beta: beta, c: array("dv.C"), cType: grouped ? .float32 : dtype,
         ldc: grouped ? accumulatorPitch : g.dv.strides.seqlen, batch: kvBatch)
     }
-    if let dkAccumulator, let dvAccumulator {
-      let shape = p.keyValueShape
-      let sms = runtime.device.properties.multiprocessorCount
-      try runtime.run([
-        StandardKernels.convert(
-          kernel, dtype: dtype, source: dkAccumulator.address, destination: g.dk, shape: shape, multiprocessors: sms),
-        StandardKernels.convert(
-          kernel, dtype: dtype, source: dvAccumulator.address, destination: g.dv, shape: shape, multiprocessors: sms),
-      ])
-    }
+    try runtime.run(converts)
   }
 }
