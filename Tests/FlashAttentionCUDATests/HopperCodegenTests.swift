@@ -90,6 +90,22 @@ import Testing
     #expect(persistent.first?.grid == Dim3(20))
   }
 
+  @Test func persistentGridIsCoprimeWithTheQueryBlocks() {
+    // 132 SMs: 4 query blocks (seqlen 512) would pin each CTA to one block; 131 cycles.
+    #expect(HopperForwardPlanner.persistentGridSize(multiprocessors: 132, queryBlocks: 4) == 131)
+    #expect(HopperForwardPlanner.persistentGridSize(multiprocessors: 132, queryBlocks: 43) == 132)
+    #expect(HopperForwardPlanner.persistentGridSize(multiprocessors: 132, queryBlocks: 1) == 132)
+    #expect(HopperForwardPlanner.persistentGridSize(multiprocessors: 114, queryBlocks: 128) == 113)
+  }
+
+  @Test func causalGridDependsOnSeqlenBucket() {
+    // Persistent only where the static schedule keeps K/V in L2 (see HopperBlockTable).
+    #expect(HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 2048).persistent)
+    #expect(!HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 8192).persistent)
+    #expect(HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 16384).persistent)
+    #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 4096).consumerWarpgroups == 3)
+  }
+
   @Test func unsupportedProblemsNameTheReason() throws {
     let p96 = try AttentionProblem(batch: 1, queryHeads: 1, seqlenQ: 10, headDim: 96)
     let r = contiguousRef(0x1000, p96.queryShape)
