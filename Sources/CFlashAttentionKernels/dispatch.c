@@ -128,3 +128,12 @@ void fa_probabilities_rows(float *s, int rows, int columns, long ld, const float
 void fa_dscores_rows(float *dp, const float *p, int rows, int columns, long ld, const float *d, float scale) {
   fa_kernels()->dscores_rows(dp, p, rows, columns, ld, d, scale);
 }
+void fa_gemm_rescaled(int m, int n, int k, const float *a, long ars, long acs, const float *b, long ldb, float *c,
+                      long ldc, const float *row_scale) {
+  fa_kernels()->gemm_scaled(m, n, k, a, ars, acs, b, ldb, c, ldc, 1, row_scale);
+}
+void fa_prefetch_rows(const void *base, long row_stride_bytes, int rows, long row_bytes) {
+  const char *p = (const char *)base;
+  for (int r = 0; r < rows; r++)
+    for (long x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + r * row_stride_bytes + x, 0, 2);
+}

@@ -68,10 +68,13 @@ enum { FA_NS(KC) = 256 };
 /// Pᵀ) the mr values of one step are adjacent, with `acs` = 1 each row is walked linearly.
 static inline __attribute__((always_inline)) void FA_NS(tile)(
     const int mr, const int nv, int k, const float *a, long ars, long acs, const float *b, long ldb, float *c,
-    long ldc, int accumulate) {
+    long ldc, int accumulate, const float *row_scale) {
   VF acc[FA_MR][FA_NV];
   for (int i = 0; i < mr; i++)
     for (int v = 0; v < nv; v++) acc[i][v] = accumulate ? LD(c + i * ldc + v * FA_VL) : SPLAT(0);
+  if (row_scale)
+    for (int i = 0; i < mr; i++)
+      for (int v = 0; v < nv; v++) acc[i][v] *= row_scale[i];
   const float *rows[FA_MR];
   for (int i = 0; i < mr; i++) rows[i] = a + i * ars;
   for (int p = 0; p < k; p++) {
@@ -90,10 +93,13 @@ static inline __attribute__((always_inline)) void FA_NS(tile)(
 /// The same with A's columns contiguous (`ars` = 1): one pointer steps through A.
 static inline __attribute__((always_inline)) void FA_NS(tile_t)(
     const int mr, const int nv, int k, const float *a, long acs, const float *b, long ldb, float *c, long ldc,
-    int accumulate) {
+    int accumulate, const float *row_scale) {
   VF acc[FA_MR][FA_NV];
   for (int i = 0; i < mr; i++)
     for (int v = 0; v < nv; v++) acc[i][v] = accumulate ? LD(c + i * ldc + v * FA_VL) : SPLAT(0);
+  if (row_scale)
+    for (int i = 0; i < mr; i++)
+      for (int v = 0; v < nv; v++) acc[i][v] *= row_scale[i];
   for (int p = 0; p < k; p++) {
     const float *bp = b + p * ldb, *ap = a + p * acs;
     VF bv[FA_NV];
@@ -108,15 +114,15 @@ static inline __attribute__((always_inline)) void FA_NS(tile_t)(
 }
 
 static void FA_NS(tile_rows)(int mr, int nv, int k, const float *a, long ars, long acs, const float *b, long ldb,
-                             float *c, long ldc, int accumulate) {
+                             float *c, long ldc, int accumulate, const float *rs) {
 #define FA_TILE_CASE(R)                                                                     \
   case R:                                                                                   \
     if (ars == 1) {                                                                         \
-      if (nv == FA_NV) FA_NS(tile_t)(R, FA_NV, k, a, acs, b, ldb, c, ldc, accumulate);      \
-      else FA_NS(tile_t)(R, 1, k, a, acs, b, ldb, c, ldc, accumulate);                      \
+      if (nv == FA_NV) FA_NS(tile_t)(R, FA_NV, k, a, acs, b, ldb, c, ldc, accumulate, rs);  \
+      else FA_NS(tile_t)(R, 1, k, a, acs, b, ldb, c, ldc, accumulate, rs);                  \
     } else {                                                                                \
-      if (nv == FA_NV) FA_NS(tile)(R, FA_NV, k, a, ars, acs, b, ldb, c, ldc, accumulate);   \
-      else FA_NS(tile)(R, 1, k, a, ars, acs, b, ldb, c, ldc, accumulate);                   \
+      if (nv == FA_NV) FA_NS(tile)(R, FA_NV, k, a, ars, acs, b, ldb, c, ldc, accumulate, rs); \
+      else FA_NS(tile)(R, 1, k, a, ars, acs, b, ldb, c, ldc, accumulate, rs);                 \
     }                                                                                       \
     break;
   switch (mr) {
@@ -137,12 +143,17 @@ static void FA_NS(tile_rows)(int mr, int nv, int k, const float *a, long ars, lo
 #undef FA_TILE_CASE
 }
 
-static void FA_NS(gemm)(int m, int n, int k, const float *a, long ars, long acs, const float *b, long ldb,
-                        float *c, long ldc, int accumulate) {
+/// C = row_scale ∘ C + A·B when `row_scale` is given (rows of C multiplied first: the online
+/// softmax's rescaling of the output, fused into the load of C); else as `fa_gemm`.
+static void FA_NS(gemm_scaled)(int m, int n, int k, const float *a, long ars, long acs, const float *b, long ldb,
+                               float *c, long ldc, int accumulate, const float *row_scale) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    if (!accumulate)
-      for (int i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
+    for (int i = 0; i < m; i++) {
+      if (!accumulate) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
+      else if (row_scale)
+        for (int j = 0; j < n; j++) c[i * ldc + j] *= row_scale[i];
+    }
     return;
   }
   enum { KC = FA_NS(KC) };
@@ -152,6 +163,7 @@ static void FA_NS(gemm)(int m, int n, int k, const float *a, long ars, long acs,
   for (int k0 = 0; k0 < k; k0 += KC) {
     const int kc = k - k0 < KC ? k - k0 : KC;
     const int acc = accumulate || k0 > 0;
+    const float *rs = (accumulate && k0 == 0) ? row_scale : 0;
     const float *bk = b + (long)k0 * ldb;
     if (tail) {
       // The last partial vector of columns runs on a zero-padded copy.
@@ -164,17 +176,23 @@ static void FA_NS(gemm)(int m, int n, int k, const float *a, long ars, long acs,
       float *ci = c + i0 * ldc;
       int j0 = 0;
       for (; j0 + FA_NV * FA_VL <= full; j0 += FA_NV * FA_VL)
-        FA_NS(tile_rows)(mr, FA_NV, kc, ai, ars, acs, bk + j0, ldb, ci + j0, ldc, acc);
-      for (; j0 < full; j0 += FA_VL) FA_NS(tile_rows)(mr, 1, kc, ai, ars, acs, bk + j0, ldb, ci + j0, ldc, acc);
+        FA_NS(tile_rows)(mr, FA_NV, kc, ai, ars, acs, bk + j0, ldb, ci + j0, ldc, acc, rs ? rs + i0 : 0);
+      for (; j0 < full; j0 += FA_VL)
+        FA_NS(tile_rows)(mr, 1, kc, ai, ars, acs, bk + j0, ldb, ci + j0, ldc, acc, rs ? rs + i0 : 0);
       if (tail) {
         for (int i = 0; i < mr; i++)
           for (int j = 0; j < FA_VL; j++) ctail[i * FA_VL + j] = (acc && j < tail) ? ci[i * ldc + full + j] : 0.0f;
-        FA_NS(tile_rows)(mr, 1, kc, ai, ars, acs, btail, FA_VL, ctail, FA_VL, 1);
+        FA_NS(tile_rows)(mr, 1, kc, ai, ars, acs, btail, FA_VL, ctail, FA_VL, 1, rs ? rs + i0 : 0);
         for (int i = 0; i < mr; i++)
           for (int j = 0; j < tail; j++) ci[i * ldc + full + j] = ctail[i * FA_VL + j];
       }
     }
   }
+}
+
+static void FA_NS(gemm)(int m, int n, int k, const float *a, long ars, long acs, const float *b, long ldb,
+                        float *c, long ldc, int accumulate) {
+  FA_NS(gemm_scaled)(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate, 0);
 }
 
 // MARK: Conversions and transposes
@@ -334,6 +352,7 @@ const struct fa_kernel_table FA_NS(table) = {
     FA_NS(gemm), FA_NS(transpose), FA_NS(transpose_f16), FA_NS(f16_to_f32), FA_NS(f32_to_f16),
     FA_NS(max), FA_NS(exp_sum), FA_NS(scale), FA_NS(online_softmax_columns),
     FA_NS(probabilities_columns), FA_NS(dscores_columns), FA_NS(probabilities_rows), FA_NS(dscores_rows),
+    FA_NS(gemm_scaled),
 };
 
 #undef VF

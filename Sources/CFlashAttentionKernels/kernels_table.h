@@ -18,6 +18,8 @@ struct fa_kernel_table {
   void (*dscores_columns)(float *, const float *, int, int, long, const float *, float);
   void (*probabilities_rows)(float *, int, int, long, const float *);
   void (*dscores_rows)(float *, const float *, int, int, long, const float *, float);
+  void (*gemm_scaled)(int, int, int, const float *, long, long, const float *, long, float *, long, int,
+                      const float *);
 };
 
 extern const struct fa_kernel_table fa_table_portable;

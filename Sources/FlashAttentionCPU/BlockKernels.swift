@@ -25,20 +25,40 @@ enum BlockKernels {
 }
 
 extension TensorView {
-  /// Rows `(b, s0 ..< s0 + count, h)` as float32 rows: in place (row stride `strides.seqlen`)
-  /// for float32 storage; converted into `scratch` (row stride `ld`) for float16.
+  /// Rows `(b, s0 ..< s0 + count, h)` copied (float16: converted) into `scratch` as float32
+  /// rows of stride `ld`.
+  ///
+  /// Always a copy, even for float32: in `(batch, seqlen, heads, headDim)` memory the rows of
+  /// one head lie `heads × headDim` floats apart — 4 KiB at 8 × 128 — so a block read in place
+  /// maps every row to the same L1 sets and the kernel stalls on conflict misses (measured:
+  /// and the copy
+  /// itself waits on the same misses unless the next block is prefetched, see `prefetchRows`).
+  /// Packed, a block is one contiguous run.
   @inline(__always)
-  func floatRows(
-    _ b: Int, _ s0: Int, count: Int, _ h: Int, scratch: UnsafeMutablePointer<Float>, ld: Int
-  ) -> (rows: UnsafePointer<Float>, stride: Int) {
+  func packedRows(
+    _ b: Int, _ s0: Int, count: Int, _ h: Int, into scratch: UnsafeMutablePointer<Float>, ld: Int
+  ) -> UnsafeMutablePointer<Float> {
     let first = UnsafeRawPointer(row(b, s0, h))
-    if Scalar.self == Float.self { return (first.assumingMemoryBound(to: Float.self), strides.seqlen) }
+    let rowBytes = strides.seqlen * MemoryLayout<Scalar>.stride
     for r in 0..<count {
-      fa_f16_to_f32(
-        (first + r * strides.seqlen * MemoryLayout<Scalar>.stride).assumingMemoryBound(to: UInt16.self),
-        scratch + r * ld, shape.headDim)
+      let src = first + r * rowBytes
+      if Scalar.self == Float.self {
+        (scratch + r * ld).update(from: src.assumingMemoryBound(to: Float.self), count: shape.headDim)
+      } else {
+        fa_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), scratch + r * ld, shape.headDim)
+      }
     }
-    return (UnsafePointer(scratch), ld)
+    return scratch
+  }
+
+  /// Asks the caches for rows `(b, s0 ..< s0 + count, h)` ahead of their use (no-op past the end).
+  @inline(__always)
+  func prefetchRows(_ b: Int, _ s0: Int, count: Int, _ h: Int) {
+    let n = min(count, shape.seqlen - s0)
+    guard n > 0 else { return }
+    fa_prefetch_rows(
+      UnsafeRawPointer(row(b, s0, h)), strides.seqlen * MemoryLayout<Scalar>.stride, Int32(n),
+      shape.headDim * MemoryLayout<Scalar>.stride)
   }
 
   /// `dst[x·ld + r] = scale · row(b, s0 + r, h)[x]` for r < count, x < headDim.

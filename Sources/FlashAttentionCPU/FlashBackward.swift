@@ -53,14 +53,13 @@ struct FlashBackward<Scalar: TensorScalar> {
 
   struct LaneTiles {
     let scratch: Scratch
-    let keys: UnsafeMutablePointer<Float>       // keys × headStride (float16 storage only)
-    let values: UnsafeMutablePointer<Float>     // keys × headStride (float16 storage only)
+    let keys: UnsafeMutablePointer<Float>       // keys × headStride
     let keysT: UnsafeMutablePointer<Float>      // headDim × keys: scale·Kᵀ
     let valuesT: UnsafeMutablePointer<Float>    // headDim × keys: Vᵀ
     let dKeys: UnsafeMutablePointer<Float>      // keys × headStride
     let dValues: UnsafeMutablePointer<Float>    // keys × headStride
-    let query: UnsafeMutablePointer<Float>      // queryRows × headStride (float16 storage only)
-    let dOut: UnsafeMutablePointer<Float>       // queryRows × headStride (float16 storage only)
+    let query: UnsafeMutablePointer<Float>      // queryRows × headStride
+    let dOut: UnsafeMutablePointer<Float>       // queryRows × headStride
     let probs: UnsafeMutablePointer<Float>      // queryRows × keys: S, then P
     let dProbs: UnsafeMutablePointer<Float>     // queryRows × keys: dP, then dS
     let shift: UnsafeMutablePointer<Float>      // queryRows: LSE (+∞ for rows that see nothing)
@@ -71,20 +70,19 @@ struct FlashBackward<Scalar: TensorScalar> {
     init(_ t: TileShape, headDim d: Int, dQuery: UnsafeMutablePointer<Float>) {
       let kv = t.keys * t.headStride, qr = t.queryRows * t.headStride, kt = d * t.keys
       let st = t.queryRows * t.keys
-      let sizes = [kv, kv, kt, kt, kv, kv, qr, qr, st, st, t.queryRows, t.queryRows]
+      let sizes = [kv, kt, kt, kv, kv, qr, qr, st, st, t.queryRows, t.queryRows]
       scratch = Scratch(floats: sizes.map(Scratch.rounded).reduce(0, +))
       keys = scratch.take(sizes[0])
-      values = scratch.take(sizes[1])
-      keysT = scratch.take(sizes[2])
-      valuesT = scratch.take(sizes[3])
-      dKeys = scratch.take(sizes[4])
-      dValues = scratch.take(sizes[5])
-      query = scratch.take(sizes[6])
-      dOut = scratch.take(sizes[7])
-      probs = scratch.take(sizes[8])
-      dProbs = scratch.take(sizes[9])
-      shift = scratch.take(sizes[10])
-      rowDot = scratch.take(sizes[11])
+      keysT = scratch.take(sizes[1])
+      valuesT = scratch.take(sizes[2])
+      dKeys = scratch.take(sizes[3])
+      dValues = scratch.take(sizes[4])
+      query = scratch.take(sizes[5])
+      dOut = scratch.take(sizes[6])
+      probs = scratch.take(sizes[7])
+      dProbs = scratch.take(sizes[8])
+      shift = scratch.take(sizes[9])
+      rowDot = scratch.take(sizes[10])
       self.dQuery = dQuery
       // Padding columns of Kᵀ and Vᵀ stay zero, so padded lanes see finite values.
       keysT.update(repeating: 0, count: kt)
@@ -112,8 +110,8 @@ struct FlashBackward<Scalar: TensorScalar> {
       let buffer = scratch.take(2 * ld)
       defer { scratch.reset() }
       for i in 0..<p.seqlenQ {
-        let o = output.floatRows(b, i, count: 1, h, scratch: buffer, ld: ld).rows
-        let g = dOutput.floatRows(b, i, count: 1, h, scratch: buffer + ld, ld: ld).rows
+        let o = output.packedRows(b, i, count: 1, h, into: buffer, ld: ld)
+        let g = dOutput.packedRows(b, i, count: 1, h, into: buffer + ld, ld: ld)
         var sum: Float = 0
         for x in 0..<d { sum += o[x] * g[x] }
         rowDot[bh * p.seqlenQ + i] = sum
@@ -158,8 +156,8 @@ struct FlashBackward<Scalar: TensorScalar> {
   }
 
   /// One key block against every query block of the group's heads. The tiles are S = Q·Kᵀ
-  /// (query rows × keys, the keys padded to a multiple of 16): Q, dO and K rows are read in
-  /// place (float32 storage), and only this block's Kᵀ and Vᵀ are packed — once per work item.
+  /// (query rows × keys, the keys padded to a multiple of 16). This block's K, Kᵀ and Vᵀ are
+  /// packed once per work item; Q and dO rows once per query block.
   func process(
     batch b: Int, kvHead kvh: Int, block: Int, rowDot: UnsafePointer<Float>, tiles t: LaneTiles
   ) {
@@ -170,7 +168,7 @@ struct FlashBackward<Scalar: TensorScalar> {
     let columns = TileShape.padded(cols)
     let offset = p.seqlenK - p.seqlenQ  // key j is seen by query rows i ≥ j − offset (causal)
 
-    let (kRows, kStride) = k.floatRows(b, j0, count: cols, kvh, scratch: t.keys, ld: ld)
+    let kRows = k.packedRows(b, j0, count: cols, kvh, into: t.keys, ld: ld)
     k.transposedRows(b, j0, count: cols, kvh, into: t.keysT, ld: ldS, scale: p.scale)
     v.transposedRows(b, j0, count: cols, kvh, into: t.valuesT, ld: ldS, scale: 1)
     if cols < columns {
@@ -190,8 +188,10 @@ struct FlashBackward<Scalar: TensorScalar> {
       var i0 = firstRow / brMax * brMax
       while i0 < p.seqlenQ {
         let rows = min(brMax, p.seqlenQ - i0)
-        let (qRows, qStride) = q.floatRows(b, i0, count: rows, h, scratch: t.query, ld: ld)
-        let (gRows, gStride) = dOutput.floatRows(b, i0, count: rows, h, scratch: t.dOut, ld: ld)
+        let qRows = q.packedRows(b, i0, count: rows, h, into: t.query, ld: ld)
+        let gRows = dOutput.packedRows(b, i0, count: rows, h, into: t.dOut, ld: ld)
+        q.prefetchRows(b, i0 + brMax, count: brMax, h)
+        dOutput.prefetchRows(b, i0 + brMax, count: brMax, h)
         for r in 0..<rows {
           // An LSE of −∞ (a row that saw no key) contributes nothing, even if handed in by a
           // caller for a row that does see keys: shifting by +∞ gives P = 0, never exp(+∞).
@@ -202,7 +202,7 @@ struct FlashBackward<Scalar: TensorScalar> {
 
         // S = (scale·Q) Kᵀ, masked with −∞; P = exp(S − LSE).
         BlockKernels.gemm(
-          m: rows, n: columns, k: d, a: qRows, aRowStride: qStride, aColStride: 1,
+          m: rows, n: columns, k: d, a: qRows, aRowStride: ld, aColStride: 1,
           b: t.keysT, ldb: ldS, c: t.probs, ldc: ldS, accumulate: false)
         if p.mask == .causal && j0 + cols - 1 - offset > i0 {
           for r in 0..<rows {
@@ -214,19 +214,19 @@ struct FlashBackward<Scalar: TensorScalar> {
         // dV += Pᵀ dO (padded keys excluded by m = cols).
         BlockKernels.gemm(
           m: cols, n: d, k: rows, a: t.probs, aRowStride: 1, aColStride: ldS,
-          b: gRows, ldb: gStride, c: t.dValues, ldc: ld, accumulate: true)
+          b: gRows, ldb: ld, c: t.dValues, ldc: ld, accumulate: true)
         // dP = dO Vᵀ; dS = scale · P ∘ (dP − D), written over dP.
         BlockKernels.gemm(
-          m: rows, n: columns, k: d, a: gRows, aRowStride: gStride, aColStride: 1,
+          m: rows, n: columns, k: d, a: gRows, aRowStride: ld, aColStride: 1,
           b: t.valuesT, ldb: ldS, c: t.dProbs, ldc: ldS, accumulate: false)
         fa_dscores_rows(t.dProbs, t.probs, Int32(rows), Int32(columns), ldS, t.rowDot, p.scale)
         // dK += dSᵀ Q; dQ += dS K (into this lane's dQ).
         BlockKernels.gemm(
           m: cols, n: d, k: rows, a: t.dProbs, aRowStride: 1, aColStride: ldS,
-          b: qRows, ldb: qStride, c: t.dKeys, ldc: ld, accumulate: true)
+          b: qRows, ldb: ld, c: t.dKeys, ldc: ld, accumulate: true)
         BlockKernels.gemm(
           m: rows, n: d, k: cols, a: t.dProbs, aRowStride: ldS, aColStride: 1,
-          b: kRows, ldb: kStride, c: t.dQuery + (bh * p.seqlenQ + i0) * d, ldc: d, accumulate: true)
+          b: kRows, ldb: ld, c: t.dQuery + (bh * p.seqlenQ + i0) * d, ldc: d, accumulate: true)
         i0 += brMax
       }
     }

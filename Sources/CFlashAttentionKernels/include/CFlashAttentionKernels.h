@@ -34,6 +34,16 @@ int fa_select_isa(int isa);
 void fa_gemm(int m, int n, int k, const float *a, long a_row_stride, long a_col_stride,
              const float *b, long ldb, float *c, long ldc, int accumulate);
 
+/// C[i, ·] = row_scale[i] · C[i, ·] + (A·B)[i, ·]: `fa_gemm` accumulating into C rows rescaled as
+/// they are loaded (the online softmax's output correction, with no separate pass).
+void fa_gemm_rescaled(int m, int n, int k, const float *a, long a_row_stride, long a_col_stride,
+                      const float *b, long ldb, float *c, long ldc, const float *row_scale);
+
+/// Hints the caches to fetch `rows` rows of `row_bytes` bytes, `row_stride_bytes` apart. Rows of
+/// one head are pages apart in (batch, seqlen, heads, headDim) memory, where the hardware
+/// prefetchers (which stay within a page) do not follow: the next block is requested ahead.
+void fa_prefetch_rows(const void *base, long row_stride_bytes, int rows, long row_bytes);
+
 /// dst[j·ld_dst + i] = scale · src[i·src_row_stride + j] for i < rows, j < cols.
 void fa_transpose(const float *src, long src_row_stride, int rows, int cols, float *dst, long ld_dst,
                   float scale);
