@@ -1,0 +1,96 @@
+import FlashAttention
+
+/// Runs a plan on one backend: calibrates a cost model (when there is a time budget),
+/// shrinks the plan to fit, then measures every configuration, reporting each one as it
+/// finishes.
+public final class BenchRunner {
+  public let backend: any AttentionBackend
+  public var settings: MeasureSettings
+  /// Wall-clock budget in seconds for our implementations (`nil`: none).
+  public var maxSeconds: Double?
+  /// Called with each configuration's records as soon as they are measured.
+  public var onRecords: ([BenchRecord]) -> Void = { _ in }
+  /// Called before each configuration: (index, count, label).
+  public var onProgress: (Int, Int, String) -> Void = { _, _, _ in }
+  /// Remarks produced while running (skips for time).
+  public private(set) var notes: [String] = []
+
+  public init(backend: any AttentionBackend, settings: MeasureSettings, maxSeconds: Double? = nil) {
+    self.backend = backend
+    self.settings = settings
+    self.maxSeconds = maxSeconds
+  }
+
+  /// Measures a small problem to learn this machine's rates (FLOP/s per implementation
+  /// and pass) and the cost of preparing inputs. Takes well under a second on a CPU.
+  public func calibrate(dtype: DType, implementations: [Implementation]) -> CostModel {
+    let c = BenchCase(batch: 1, heads: 4, seqlenQ: 256, headDim: 64, dtype: dtype)
+    var rates: [String: Double] = [:]
+    var prepareRate = 20e-9  // seconds per element; replaced by the measurement below
+    for pass in [AttentionPass.forward, .backward] {
+      let cc = c.with(pass: pass)
+      for impl in implementations {
+        guard let algorithm = impl.algorithm, let problem = try? cc.problem() else { continue }
+        let start = ContinuousClock.now
+        guard let p = try? backend.prepare(problem, algorithm: algorithm, pass: pass, dtype: dtype, seed: 1) else {
+          continue
+        }
+        let prepared = Self.seconds(since: start)
+        prepareRate = max(prepareRate, prepared / Double(cc.inputBytes / dtype.byteCount))
+        guard let ms = try? p.measure(warmup: 1, repeats: 3), let best = ms.sorted().dropFirst(ms.count / 2).first,
+          best > 0
+        else { continue }
+        rates[CostModel.key(impl, pass)] = cc.flops / (best * 1e-3)
+      }
+    }
+    return CostModel(
+      rates: rates, prepareSecondsPerElement: prepareRate, runsPerCase: settings.warmup + max(1, settings.repeats))
+  }
+
+  /// Measures every configuration of `plan`; `cost` (when given with a budget) decides,
+  /// before each configuration, whether it still fits in the time left.
+  public func run(_ plan: BenchPlan, cost: CostModel?) throws(AttentionError) -> [BenchRecord] {
+    let items = try plan.items()
+    var records: [BenchRecord] = []
+    var cost = cost
+    let start = ContinuousClock.now
+    var skipped: [String] = []
+    for (index, item) in items.enumerated() {
+      let c = item.benchCase
+      if let limit = maxSeconds, let model = cost, index > 0 {
+        let expected = model.seconds(c, implementations: item.implementations)
+        // A little slack: estimates from a small problem are rough, and skipping the last
+        // configuration for a second's overshoot would be a pity.
+        if Self.seconds(since: start) + expected > limit * 1.15 {
+          skipped.append("\(c) (est. \(Int(expected.rounded())) s)")
+          continue
+        }
+      }
+      onProgress(index, items.count, c.description)
+      let rows = CaseMeasurement.measure(
+        c, implementations: item.implementations, experiments: item.experiments, backend: backend,
+        settings: settings)
+      // Learn from what was just measured: larger problems run at other rates than the
+      // calibration problem.
+      for r in rows where r.status == .ok {
+        if let median = r.medianMs, median > 0, let impl = Optional(Implementation(r.implementation)) {
+          cost?.rates[CostModel.key(impl, c.pass)] = c.flops / (median * 1e-3)
+        }
+      }
+      records += rows
+      onRecords(rows)
+    }
+    onProgress(items.count, items.count, "done")
+    if !skipped.isEmpty {
+      notes.append(
+        "Out of time (--max-seconds \(Int(maxSeconds ?? 0))): skipped \(skipped.count) configuration(s): "
+          + skipped.joined(separator: "; ") + ".")
+    }
+    return records
+  }
+
+  static func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+  }
+}
