@@ -1,0 +1,144 @@
+import Foundation
+
+/// One named line of points (x, y).
+public struct ChartSeries: Sendable {
+  public var name: String
+  public var points: [(x: Double, y: Double)]
+  public var color: String?
+  public var dashed: Bool
+  public init(name: String, points: [(x: Double, y: Double)], color: String? = nil, dashed: Bool = false) {
+    self.name = name
+    self.points = points
+    self.color = color
+    self.dashed = dashed
+  }
+}
+
+/// Shared frame of the charts: title, plot area, legend on the right.
+struct ChartFrame {
+  static let width = 760.0
+  static let height = 440.0
+  static let left = 78.0
+  static let right = 200.0  // legend column
+  static let top = 44.0
+  static let bottom = 62.0
+  static var plotLeft: Double { left }
+  static var plotRight: Double { width - right }
+  static var plotTop: Double { top }
+  static var plotBottom: Double { height - bottom }
+
+  static func legend(_ doc: inout SVGDocument, entries: [(String, String, Bool)]) {
+    var y = plotTop + 8
+    let x = plotRight + 18
+    for (name, color, dashed) in entries {
+      doc.line(x, y, x + 22, y, stroke: color, width: 3, dash: dashed ? "5,3" : nil)
+      doc.text(name, x: x + 28, y: y + 4, size: 11)
+      y += 18
+    }
+  }
+
+  static func title(_ doc: inout SVGDocument, _ title: String) {
+    doc.text(title, x: width / 2, y: 24, size: 15, anchor: .middle, weight: "bold")
+  }
+}
+
+/// A line chart with markers, log or linear axes, labelled ticks and a legend.
+public struct LineChart {
+  public var title: String
+  public var xLabel: String
+  public var yLabel: String
+  public var series: [ChartSeries]
+  /// `nil`: decided from the data (log when it spans more than ~1.5 decades).
+  public var logX: Bool?
+  public var logY: Bool?
+  /// Label x ticks at the data's own values (e.g. 512, 1024, 2048) instead of round numbers.
+  public var ticksAtData = true
+
+  public init(title: String, xLabel: String, yLabel: String, series: [ChartSeries], logX: Bool? = nil, logY: Bool? = nil) {
+    self.title = title
+    self.xLabel = xLabel
+    self.yLabel = yLabel
+    self.series = series
+    self.logX = logX
+    self.logY = logY
+  }
+
+  /// Log scale when the positive values span more than `ratio`.
+  static func spansDecades(_ values: [Double], ratio: Double = 30) -> Bool {
+    let pos = values.filter { $0 > 0 && $0.isFinite }
+    guard let lo = pos.min(), let hi = pos.max() else { return false }
+    return hi / lo > ratio
+  }
+
+  public func render() -> String {
+    var doc = SVGDocument(width: ChartFrame.width, height: ChartFrame.height)
+    ChartFrame.title(&doc, title)
+    let xs = series.flatMap { $0.points.map(\.x) }
+    let ys = series.flatMap { $0.points.map(\.y) }
+    let useLogX = logX ?? Self.spansDecades(xs, ratio: 8)
+    let useLogY = logY ?? Self.spansDecades(ys)
+    let xScale = ChartScale(
+      values: xs, pixels: (ChartFrame.plotLeft + 12, ChartFrame.plotRight - 12), log: useLogX, includeZero: false)
+    let yScale = ChartScale(values: ys, pixels: (ChartFrame.plotBottom, ChartFrame.plotTop), log: useLogY)
+    let xFixed = ticksAtData && Set(xs).count <= 12 && Set(xs).count >= 2
+    let xTicks = xFixed ? Array(Set(xs)).sorted() : xScale.ticks
+    // Ticks at the data's own values (512, 1024, …) need the points placed on them exactly.
+    let xMap: ExactScale? =
+      xFixed ? ExactScale(values: xs, pixels: (ChartFrame.plotLeft + 24, ChartFrame.plotRight - 24), log: useLogX) : nil
+    let xs2 = xScale
+
+    // Grid and axes.
+    for t in yScale.ticks {
+      let y = yScale.pixel(t)
+      doc.line(ChartFrame.plotLeft, y, ChartFrame.plotRight, y, stroke: "#e4e4e4")
+      doc.text(ChartScale.label(t), x: ChartFrame.plotLeft - 6, y: y + 4, size: 11, anchor: .end)
+    }
+    for t in xTicks {
+      let x = xMap?.pixel(t) ?? xs2.pixel(t)
+      doc.line(x, ChartFrame.plotBottom, x, ChartFrame.plotBottom + 5, stroke: "#444")
+      doc.text(ChartScale.label(t), x: x, y: ChartFrame.plotBottom + 18, size: 11, anchor: .middle)
+    }
+    doc.line(ChartFrame.plotLeft, ChartFrame.plotBottom, ChartFrame.plotRight, ChartFrame.plotBottom, stroke: "#444")
+    doc.line(ChartFrame.plotLeft, ChartFrame.plotTop, ChartFrame.plotLeft, ChartFrame.plotBottom, stroke: "#444")
+    doc.text(
+      xLabel + (useLogX ? " (log scale)" : ""), x: (ChartFrame.plotLeft + ChartFrame.plotRight) / 2,
+      y: ChartFrame.height - 18, size: 12, anchor: .middle)
+    doc.text(
+      yLabel + (useLogY ? " (log scale)" : ""), x: 18, y: (ChartFrame.plotTop + ChartFrame.plotBottom) / 2, size: 12,
+      anchor: .middle, rotate: -90)
+
+    var legend: [(String, String, Bool)] = []
+    for (i, s) in series.enumerated() {
+      let color = s.color ?? ChartPalette.color(for: s.name, index: i)
+      let pts = s.points.filter { $0.y.isFinite && (!useLogY || $0.y > 0) }.sorted { $0.x < $1.x }
+        .map { (xMap?.pixel($0.x) ?? xs2.pixel($0.x), yScale.pixel($0.y)) }
+      if pts.count > 1 { doc.polyline(pts, stroke: color, width: 2, dash: s.dashed ? "6,4" : nil) }
+      for (p, raw) in zip(pts, s.points.filter { $0.y.isFinite && (!useLogY || $0.y > 0) }.sorted { $0.x < $1.x }) {
+        doc.circle(p.0, p.1, r: 3.5, fill: color, title: "\(s.name): \(ChartScale.label(raw.x)) → \(ChartScale.trim(raw.y))")
+      }
+      legend.append((s.name, color, s.dashed))
+    }
+    ChartFrame.legend(&doc, entries: legend)
+    return doc.render(title: title)
+  }
+}
+
+/// Places the data's own x values exactly (log or linear) across the plot width.
+struct ExactScale {
+  let lo: Double
+  let hi: Double
+  let log: Bool
+  let pixels: (Double, Double)
+  init(values: [Double], pixels: (Double, Double), log: Bool) {
+    let v = values.filter { $0.isFinite && (!log || $0 > 0) }
+    lo = v.min() ?? 0
+    hi = v.max() ?? 1
+    self.log = log
+    self.pixels = pixels
+  }
+  func pixel(_ v: Double) -> Double {
+    guard hi > lo else { return (pixels.0 + pixels.1) / 2 }
+    let t = log ? (Foundation.log(v) - Foundation.log(lo)) / (Foundation.log(hi) - Foundation.log(lo)) : (v - lo) / (hi - lo)
+    return pixels.0 + t * (pixels.1 - pixels.0)
+  }
+}
