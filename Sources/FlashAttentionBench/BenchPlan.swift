@@ -145,12 +145,16 @@ public enum BudgetPlanner {
   }
 
   /// The plan with every batch (and every `tokens` total) divided by `divisor`, floor 1.
+  /// A sweep over batch is divided by at most its smallest value, so its points stay
+  /// distinct (16/32/64 → 1/2/4, and 1…64 stays as it is).
   public static func scaled(_ plan: BenchPlan, batchDivisor divisor: Int) -> BenchPlan {
     var p = plan
     p.experiments = plan.experiments.map { e in
       var e = e
       var seen = Set<Int>()
-      e.axes.batch = e.axes.batch.map { max(1, $0 / divisor) }.filter { seen.insert($0).inserted }
+      let sweepsBatch = (e.xAxis == .batch || e.yAxis == .batch) && e.axes.batch.count > 1
+      let d = sweepsBatch ? max(1, min(divisor, e.axes.batch.min() ?? 1)) : divisor
+      e.axes.batch = e.axes.batch.map { max(1, $0 / d) }.filter { seen.insert($0).inserted }
       e.axes.tokens = e.axes.tokens.map { max(1, $0 / divisor) }
       return e
     }

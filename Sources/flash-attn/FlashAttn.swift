@@ -10,6 +10,7 @@ struct FlashAttn: AsyncParsableCommand {
       ForwardCommand.self,
       BackwardCommand.self,
       InfoCommand.self, KernelsCommand.self, VerifyCommand.self,
+      BenchCommand.self,
     ])
 
   /// Runs the chosen subcommand, reporting any failure as one `error: ...` line on standard
