@@ -63,6 +63,61 @@ public struct BenchRecord: Hashable, Sendable, Codable {
     self.note = note
   }
 
+  enum CodingKeys: String, CodingKey {
+    case implementation, device, dtype, batch, heads, kvHeads, seqlenQ, seqlenK, headDim, causal, pass
+    case medianMs, minMs, maxMs, tflops, peakMemoryBytes, maxError, status, experiments, note
+  }
+
+  /// Reads a record; `experiments` and `note` may be absent (records written by other tools).
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    implementation = try c.decode(String.self, forKey: .implementation)
+    device = try c.decodeIfPresent(String.self, forKey: .device) ?? ""
+    dtype = try c.decode(String.self, forKey: .dtype)
+    batch = try c.decode(Int.self, forKey: .batch)
+    heads = try c.decode(Int.self, forKey: .heads)
+    kvHeads = try c.decodeIfPresent(Int.self, forKey: .kvHeads) ?? heads
+    seqlenQ = try c.decode(Int.self, forKey: .seqlenQ)
+    seqlenK = try c.decodeIfPresent(Int.self, forKey: .seqlenK) ?? seqlenQ
+    headDim = try c.decode(Int.self, forKey: .headDim)
+    causal = try c.decode(Bool.self, forKey: .causal)
+    pass = try c.decode(String.self, forKey: .pass)
+    medianMs = try c.decodeIfPresent(Double.self, forKey: .medianMs)
+    minMs = try c.decodeIfPresent(Double.self, forKey: .minMs)
+    maxMs = try c.decodeIfPresent(Double.self, forKey: .maxMs)
+    tflops = try c.decodeIfPresent(Double.self, forKey: .tflops)
+    peakMemoryBytes = try c.decodeIfPresent(Int.self, forKey: .peakMemoryBytes)
+    maxError = try c.decodeIfPresent(Double.self, forKey: .maxError)
+    status = try c.decode(BenchStatus.self, forKey: .status)
+    experiments = try c.decodeIfPresent([String].self, forKey: .experiments) ?? []
+    note = try c.decodeIfPresent(String.self, forKey: .note)
+  }
+
+  /// Writes every field, missing values as `null`, so each record has the full schema.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(implementation, forKey: .implementation)
+    try c.encode(device, forKey: .device)
+    try c.encode(dtype, forKey: .dtype)
+    try c.encode(batch, forKey: .batch)
+    try c.encode(heads, forKey: .heads)
+    try c.encode(kvHeads, forKey: .kvHeads)
+    try c.encode(seqlenQ, forKey: .seqlenQ)
+    try c.encode(seqlenK, forKey: .seqlenK)
+    try c.encode(headDim, forKey: .headDim)
+    try c.encode(causal, forKey: .causal)
+    try c.encode(pass, forKey: .pass)
+    try c.encode(medianMs, forKey: .medianMs)
+    try c.encode(minMs, forKey: .minMs)
+    try c.encode(maxMs, forKey: .maxMs)
+    try c.encode(tflops, forKey: .tflops)
+    try c.encode(peakMemoryBytes, forKey: .peakMemoryBytes)
+    try c.encode(maxError, forKey: .maxError)
+    try c.encode(status, forKey: .status)
+    try c.encode(experiments, forKey: .experiments)
+    try c.encode(note, forKey: .note)
+  }
+
   /// The configuration of this row (`nil` if the dtype or pass is not one we know).
   public var benchCase: BenchCase? {
     guard let dt = DType(name: dtype), let ps = AttentionPass(rawValue: pass) else { return nil }

@@ -38,16 +38,17 @@ public enum Preset: String, CaseIterable, Sendable {
     }
     switch self {
     case .smoke:
-      var grid = axes(batch: [1, 2], seqlen: [64, 128], heads: [2], headDim: [32])
+      // Both implementations everywhere, so every row has its agreement figure.
+      var grid = axes(batch: [1, 2], seqlen: [64, 128], heads: [2], headDim: [64])
       grid.causal = [true]
       return [
         Experiment(
           name: "seqlen", title: "Flash vs standard, forward and backward (smoke)", xAxis: .seqlen,
-          axes: axes(batch: [1], seqlen: [96, 192], heads: [2], headDim: [32], causal: [false, true],
+          axes: axes(batch: [1], seqlen: [128, 256], heads: [2], headDim: [64], causal: [false, true],
                      pass: [.forward, .backward])),
         Experiment(
           name: "batch-x-seqlen", title: "Batch × seqlen grid (smoke, causal)", xAxis: .seqlen,
-          yAxis: .batch, axes: grid, implementations: [.flash]),
+          yAxis: .batch, axes: grid),
       ]
 
     case .seed000:

@@ -29,22 +29,33 @@ public struct BarChart {
   }
 
   public func render() -> String {
-    var doc = SVGDocument(width: ChartFrame.width, height: ChartFrame.height)
-    ChartFrame.title(&doc, title)
+    var frame = ChartFrame()
+    // Category labels wider than their group are drawn slanted, with room made below.
+    let groupGuess: Double = (frame.plotRight - frame.plotLeft) / Double(max(1, categories.count))
+    let longest: Int = categories.map { (c: String) -> Int in c.count }.max() ?? 0
+    let labelWidth: Double = Double(longest) * 6.5
+    let slanted: Bool = labelWidth > groupGuess
+    if slanted {
+      frame.height = 500
+      let room: Double = 5.5 * Double(longest)
+      frame.bottom = 62 + Swift.min(120.0, room)
+    }
+    var doc = SVGDocument(width: frame.width, height: frame.height)
+    frame.title(&doc, title)
     var values = series.flatMap { $0.values.compactMap { $0 } }
     if let r = referenceLine { values.append(r) }
     let useLog = logY ?? LineChart.spansDecades(values, ratio: 100)
-    let y = ChartScale(values: values, pixels: (ChartFrame.plotBottom, ChartFrame.plotTop), log: useLog)
+    let y = ChartScale(values: values, pixels: (frame.plotBottom, frame.plotTop), log: useLog)
     for t in y.ticks {
       let py = y.pixel(t)
-      doc.line(ChartFrame.plotLeft, py, ChartFrame.plotRight, py, stroke: "#e4e4e4")
-      doc.text(ChartScale.label(t), x: ChartFrame.plotLeft - 6, y: py + 4, size: 11, anchor: .end)
+      doc.line(frame.plotLeft, py, frame.plotRight, py, stroke: "#e4e4e4")
+      doc.text(ChartScale.label(t), x: frame.plotLeft - 6, y: py + 4, size: 11, anchor: .end)
     }
-    let groupWidth = (ChartFrame.plotRight - ChartFrame.plotLeft) / Double(max(1, categories.count))
+    let groupWidth = (frame.plotRight - frame.plotLeft) / Double(max(1, categories.count))
     let barWidth = min(48, groupWidth * 0.8 / Double(max(1, series.count)))
     let base = y.pixel(useLog ? y.lower : max(0, y.lower))
     for (ci, cat) in categories.enumerated() {
-      let gx = ChartFrame.plotLeft + groupWidth * Double(ci)
+      let gx = frame.plotLeft + groupWidth * Double(ci)
       let start = gx + (groupWidth - barWidth * Double(series.count)) / 2
       for (si, s) in series.enumerated() {
         guard ci < s.values.count, let v = s.values[ci], v.isFinite else { continue }
@@ -52,21 +63,28 @@ public struct BarChart {
         let top = y.pixel(v)
         let x = start + barWidth * Double(si)
         doc.rect(x, min(top, base), barWidth - 2, abs(base - top), fill: color, title: "\(s.name), \(cat): \(valueFormat(v))")
-        doc.text(valueFormat(v), x: x + barWidth / 2 - 1, y: min(top, base) - 4, size: 10, anchor: .middle)
+        // Values above bars only where they fit; the <title> tooltip has them all.
+        if barWidth >= 24 {
+          doc.text(valueFormat(v), x: x + barWidth / 2 - 1, y: min(top, base) - 4, size: barWidth >= 34 ? 10 : 8, anchor: .middle)
+        }
       }
-      doc.text(cat, x: gx + groupWidth / 2, y: ChartFrame.plotBottom + 18, size: 11, anchor: .middle)
+      if slanted {
+        doc.text(cat, x: gx + groupWidth / 2 + 4, y: frame.plotBottom + 14, size: 11, anchor: .end, rotate: -35)
+      } else {
+        doc.text(cat, x: gx + groupWidth / 2, y: frame.plotBottom + 18, size: 11, anchor: .middle)
+      }
     }
     if let r = referenceLine {
       let py = y.pixel(r)
-      doc.line(ChartFrame.plotLeft, py, ChartFrame.plotRight, py, stroke: "#555", width: 1, dash: "4,3")
+      doc.line(frame.plotLeft, py, frame.plotRight, py, stroke: "#555", width: 1, dash: "4,3")
     }
-    doc.line(ChartFrame.plotLeft, base, ChartFrame.plotRight, base, stroke: "#444")
-    doc.line(ChartFrame.plotLeft, ChartFrame.plotTop, ChartFrame.plotLeft, ChartFrame.plotBottom, stroke: "#444")
-    doc.text(xLabel, x: (ChartFrame.plotLeft + ChartFrame.plotRight) / 2, y: ChartFrame.height - 18, size: 12, anchor: .middle)
+    doc.line(frame.plotLeft, base, frame.plotRight, base, stroke: "#444")
+    doc.line(frame.plotLeft, frame.plotTop, frame.plotLeft, frame.plotBottom, stroke: "#444")
+    doc.text(xLabel, x: (frame.plotLeft + frame.plotRight) / 2, y: frame.height - 18, size: 12, anchor: .middle)
     doc.text(
-      yLabel + (useLog ? " (log scale)" : ""), x: 18, y: (ChartFrame.plotTop + ChartFrame.plotBottom) / 2, size: 12,
+      yLabel + (useLog ? " (log scale)" : ""), x: 18, y: (frame.plotTop + frame.plotBottom) / 2, size: 12,
       anchor: .middle, rotate: -90)
-    ChartFrame.legend(&doc, entries: series.enumerated().map { ($0.element.name, ChartPalette.color(for: $0.element.name, index: $0.offset), false) })
+    frame.legend(&doc, entries: series.enumerated().map { ($0.element.name, ChartPalette.color(for: $0.element.name, index: $0.offset), false) })
     return doc.render(title: title)
   }
 }
@@ -106,18 +124,19 @@ public struct Heatmap {
   }
 
   public func render() -> String {
-    var doc = SVGDocument(width: ChartFrame.width, height: ChartFrame.height)
-    ChartFrame.title(&doc, title)
+    let frame = ChartFrame()
+    var doc = SVGDocument(width: frame.width, height: frame.height)
+    frame.title(&doc, title)
     let all = values.flatMap { $0.compactMap { $0 } }.filter(\.isFinite)
     let lo = all.min() ?? 0, hi = all.max() ?? 1
-    let w = (ChartFrame.plotRight - ChartFrame.plotLeft) / Double(max(1, columns.count))
-    let h = (ChartFrame.plotBottom - ChartFrame.plotTop) / Double(max(1, rows.count))
+    let w = (frame.plotRight - frame.plotLeft) / Double(max(1, columns.count))
+    let h = (frame.plotBottom - frame.plotTop) / Double(max(1, rows.count))
     for (ri, row) in rows.enumerated() {
       // Row 0 at the top, like a table.
-      let y = ChartFrame.plotTop + h * Double(ri)
-      doc.text(row, x: ChartFrame.plotLeft - 6, y: y + h / 2 + 4, size: 11, anchor: .end)
+      let y = frame.plotTop + h * Double(ri)
+      doc.text(row, x: frame.plotLeft - 6, y: y + h / 2 + 4, size: 11, anchor: .end)
       for (ci, col) in columns.enumerated() {
-        let x = ChartFrame.plotLeft + w * Double(ci)
+        let x = frame.plotLeft + w * Double(ci)
         let v = ri < values.count && ci < values[ri].count ? values[ri][ci] : nil
         if let v, v.isFinite {
           let t = hi > lo ? (v - lo) / (hi - lo) : 1
@@ -130,21 +149,21 @@ public struct Heatmap {
       }
     }
     for (ci, col) in columns.enumerated() {
-      doc.text(col, x: ChartFrame.plotLeft + w * (Double(ci) + 0.5), y: ChartFrame.plotBottom + 18, size: 11, anchor: .middle)
+      doc.text(col, x: frame.plotLeft + w * (Double(ci) + 0.5), y: frame.plotBottom + 18, size: 11, anchor: .middle)
     }
-    doc.text(xLabel, x: (ChartFrame.plotLeft + ChartFrame.plotRight) / 2, y: ChartFrame.height - 18, size: 12, anchor: .middle)
-    doc.text(yLabel, x: 18, y: (ChartFrame.plotTop + ChartFrame.plotBottom) / 2, size: 12, anchor: .middle, rotate: -90)
+    doc.text(xLabel, x: (frame.plotLeft + frame.plotRight) / 2, y: frame.height - 18, size: 12, anchor: .middle)
+    doc.text(yLabel, x: 18, y: (frame.plotTop + frame.plotBottom) / 2, size: 12, anchor: .middle, rotate: -90)
     // Colour bar.
-    let bx = ChartFrame.plotRight + 30
+    let bx = frame.plotRight + 30
     let steps = 20
-    let bh = (ChartFrame.plotBottom - ChartFrame.plotTop) / Double(steps)
+    let bh = (frame.plotBottom - frame.plotTop) / Double(steps)
     for i in 0..<steps {
       let t = 1 - Double(i) / Double(steps - 1)
-      doc.rect(bx, ChartFrame.plotTop + bh * Double(i), 18, bh + 0.5, fill: Self.color(t))
+      doc.rect(bx, frame.plotTop + bh * Double(i), 18, bh + 0.5, fill: Self.color(t))
     }
-    doc.text(ChartScale.trim(hi), x: bx + 24, y: ChartFrame.plotTop + 10, size: 11)
-    doc.text(ChartScale.trim(lo), x: bx + 24, y: ChartFrame.plotBottom, size: 11)
-    doc.text(unit, x: bx + 24, y: (ChartFrame.plotTop + ChartFrame.plotBottom) / 2, size: 12)
+    doc.text(ChartScale.trim(hi), x: bx + 24, y: frame.plotTop + 10, size: 11)
+    doc.text(ChartScale.trim(lo), x: bx + 24, y: frame.plotBottom, size: 11)
+    doc.text(unit, x: bx + 24, y: (frame.plotTop + frame.plotBottom) / 2, size: 12)
     return doc.render(title: title)
   }
 }

@@ -56,7 +56,7 @@ public enum ChartBuilder {
     var exclude: Set<SweepAxis> = [e.xAxis]
     if let y = e.yAxis { exclude.insert(y) }
     let others = varyingAxes(ok, excluding: exclude)
-    let passText = Set(ok.map { $0.1.pass }).count == 1 ? ok[0].1.pass.rawValue : "pass"
+    let passText = Set(ok.map { $0.1.pass }).count == 1 ? ok[0].1.pass.rawValue.capitalizedFirst + " time" : "Time"
 
     func add(_ kind: String, _ title: String, _ svg: String) {
       out.append(RenderedChart(fileName: "\(e.name)-\(kind).svg", title: title, experiment: e.name, svg: svg))
@@ -98,7 +98,7 @@ public enum ChartBuilder {
     for kind in e.charts {
       switch kind {
       case .time:
-        metricChart("time", "\(passText.capitalizedFirst) time vs \(e.xAxis.column) — \(e.title)", "median time (ms)") { $0.medianMs }
+        metricChart("time", "\(passText) vs \(e.xAxis.column) — \(e.title)", "median time (ms)") { $0.medianMs }
       case .tflops:
         metricChart("tflops", "Throughput vs \(e.xAxis.column) — \(e.title)", "TFLOP/s") { $0.tflops }
       case .memory:

@@ -16,29 +16,32 @@ public struct ChartSeries: Sendable {
 
 /// Shared frame of the charts: title, plot area, legend on the right.
 struct ChartFrame {
-  static let width = 760.0
-  static let height = 440.0
-  static let left = 78.0
-  static let right = 200.0  // legend column
-  static let top = 44.0
-  static let bottom = 62.0
-  static var plotLeft: Double { left }
-  static var plotRight: Double { width - right }
-  static var plotTop: Double { top }
-  static var plotBottom: Double { height - bottom }
+  var width = 900.0
+  var height = 440.0
+  var left = 78.0
+  var right = 250.0  // legend column
+  var top = 44.0
+  var bottom = 62.0
+  var plotLeft: Double { left }
+  var plotRight: Double { width - right }
+  var plotTop: Double { top }
+  var plotBottom: Double { height - bottom }
 
-  static func legend(_ doc: inout SVGDocument, entries: [(String, String, Bool)]) {
+  func legend(_ doc: inout SVGDocument, entries: [(String, String, Bool)]) {
     var y = plotTop + 8
     let x = plotRight + 18
     for (name, color, dashed) in entries {
       doc.line(x, y, x + 22, y, stroke: color, width: 3, dash: dashed ? "5,3" : nil)
-      doc.text(name, x: x + 28, y: y + 4, size: 11)
+      // Long names are cut so the legend stays inside the picture.
+      let label = name.count > 34 ? String(name.prefix(33)) + "…" : name
+      doc.text(label, x: x + 28, y: y + 4, size: 11)
       y += 18
     }
   }
 
-  static func title(_ doc: inout SVGDocument, _ title: String) {
-    doc.text(title, x: width / 2, y: 24, size: 15, anchor: .middle, weight: "bold")
+  func title(_ doc: inout SVGDocument, _ title: String) {
+    let t = title.count > 110 ? String(title.prefix(109)) + "…" : title
+    doc.text(t, x: width / 2, y: 24, size: t.count > 80 ? 13 : 15, anchor: .middle, weight: "bold")
   }
 }
 
@@ -71,40 +74,41 @@ public struct LineChart {
   }
 
   public func render() -> String {
-    var doc = SVGDocument(width: ChartFrame.width, height: ChartFrame.height)
-    ChartFrame.title(&doc, title)
+    let frame = ChartFrame()
+    var doc = SVGDocument(width: frame.width, height: frame.height)
+    frame.title(&doc, title)
     let xs = series.flatMap { $0.points.map(\.x) }
     let ys = series.flatMap { $0.points.map(\.y) }
     let useLogX = logX ?? Self.spansDecades(xs, ratio: 8)
     let useLogY = logY ?? Self.spansDecades(ys)
     let xScale = ChartScale(
-      values: xs, pixels: (ChartFrame.plotLeft + 12, ChartFrame.plotRight - 12), log: useLogX, includeZero: false)
-    let yScale = ChartScale(values: ys, pixels: (ChartFrame.plotBottom, ChartFrame.plotTop), log: useLogY)
+      values: xs, pixels: (frame.plotLeft + 12, frame.plotRight - 12), log: useLogX, includeZero: false)
+    let yScale = ChartScale(values: ys, pixels: (frame.plotBottom, frame.plotTop), log: useLogY)
     let xFixed = ticksAtData && Set(xs).count <= 12 && Set(xs).count >= 2
     let xTicks = xFixed ? Array(Set(xs)).sorted() : xScale.ticks
     // Ticks at the data's own values (512, 1024, …) need the points placed on them exactly.
     let xMap: ExactScale? =
-      xFixed ? ExactScale(values: xs, pixels: (ChartFrame.plotLeft + 24, ChartFrame.plotRight - 24), log: useLogX) : nil
+      xFixed ? ExactScale(values: xs, pixels: (frame.plotLeft + 24, frame.plotRight - 24), log: useLogX) : nil
     let xs2 = xScale
 
     // Grid and axes.
     for t in yScale.ticks {
       let y = yScale.pixel(t)
-      doc.line(ChartFrame.plotLeft, y, ChartFrame.plotRight, y, stroke: "#e4e4e4")
-      doc.text(ChartScale.label(t), x: ChartFrame.plotLeft - 6, y: y + 4, size: 11, anchor: .end)
+      doc.line(frame.plotLeft, y, frame.plotRight, y, stroke: "#e4e4e4")
+      doc.text(ChartScale.label(t), x: frame.plotLeft - 6, y: y + 4, size: 11, anchor: .end)
     }
     for t in xTicks {
       let x = xMap?.pixel(t) ?? xs2.pixel(t)
-      doc.line(x, ChartFrame.plotBottom, x, ChartFrame.plotBottom + 5, stroke: "#444")
-      doc.text(ChartScale.label(t), x: x, y: ChartFrame.plotBottom + 18, size: 11, anchor: .middle)
+      doc.line(x, frame.plotBottom, x, frame.plotBottom + 5, stroke: "#444")
+      doc.text(ChartScale.label(t), x: x, y: frame.plotBottom + 18, size: 11, anchor: .middle)
     }
-    doc.line(ChartFrame.plotLeft, ChartFrame.plotBottom, ChartFrame.plotRight, ChartFrame.plotBottom, stroke: "#444")
-    doc.line(ChartFrame.plotLeft, ChartFrame.plotTop, ChartFrame.plotLeft, ChartFrame.plotBottom, stroke: "#444")
+    doc.line(frame.plotLeft, frame.plotBottom, frame.plotRight, frame.plotBottom, stroke: "#444")
+    doc.line(frame.plotLeft, frame.plotTop, frame.plotLeft, frame.plotBottom, stroke: "#444")
     doc.text(
-      xLabel + (useLogX ? " (log scale)" : ""), x: (ChartFrame.plotLeft + ChartFrame.plotRight) / 2,
-      y: ChartFrame.height - 18, size: 12, anchor: .middle)
+      xLabel + (useLogX ? " (log scale)" : ""), x: (frame.plotLeft + frame.plotRight) / 2,
+      y: frame.height - 18, size: 12, anchor: .middle)
     doc.text(
-      yLabel + (useLogY ? " (log scale)" : ""), x: 18, y: (ChartFrame.plotTop + ChartFrame.plotBottom) / 2, size: 12,
+      yLabel + (useLogY ? " (log scale)" : ""), x: 18, y: (frame.plotTop + frame.plotBottom) / 2, size: 12,
       anchor: .middle, rotate: -90)
 
     var legend: [(String, String, Bool)] = []
@@ -118,7 +122,7 @@ public struct LineChart {
       }
       legend.append((s.name, color, s.dashed))
     }
-    ChartFrame.legend(&doc, entries: legend)
+    frame.legend(&doc, entries: legend)
     return doc.render(title: title)
   }
 }
