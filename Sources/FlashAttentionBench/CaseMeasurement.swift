@@ -110,14 +110,35 @@ public enum CaseMeasurement {
       }
     }
 
-    for (impl, p) in prepared {
+    // Peak memory. The CPU backend measures each run's own high-water mark, so it is right
+    // with several implementations resident. A device allocator's peak is global from
+    // `prepare` on, so there each implementation is prepared and run once more, alone.
+    var peaks: [Implementation: Int] = [:]
+    let measured = prepared.map(\.0)
+    if backend.kind == "cpu" {
+      for (impl, p) in prepared { peaks[impl] = p.peakExtraBytes }
+      prepared.removeAll()
+    } else {
+      prepared.removeAll()
+      for impl in measured {
+        guard let algorithm = impl.algorithm else { continue }
+        do {
+          let alone = try backend.prepare(problem, algorithm: algorithm, pass: c.pass, dtype: c.dtype, seed: settings.seed)
+          _ = try alone.measure(warmup: 0, repeats: 1)
+          peaks[impl] = alone.peakExtraBytes
+        } catch {
+          peaks[impl] = nil  // timed fine beside the others; its memory alone is unknown
+        }
+      }
+    }
+
+    for impl in measured {
       var r = BenchRecord(implementation: impl, device: device, benchCase: c, status: .ok, experiments: experiments)
       r.setTimes(times[impl] ?? [], flops: c.flops)
-      r.peakMemoryBytes = p.peakExtraBytes
+      r.peakMemoryBytes = peaks[impl]
       r.maxError = maxError
       records[impl] = r
     }
-    prepared.removeAll()  // frees this configuration's buffers before the next one
     return implementations.compactMap { records[$0] }
   }
 

@@ -6,7 +6,7 @@ import Synchronization
 /// standard algorithm past `oomSeqlen`, headDim 3 unsupported, and outputs that differ
 /// between flash and standard by a known amount — enough to test the bench machinery.
 final class FakeBackend: AttentionBackend, @unchecked Sendable {
-  let kind = "cpu"
+  let kind: String
   let deviceName = "fake device"
   let supportedDTypes: [DType] = [.float32, .float16]
   let oomSeqlen: Int
@@ -14,7 +14,10 @@ final class FakeBackend: AttentionBackend, @unchecked Sendable {
   let log = Mutex<[String]>([])
   static let difference: Float = 0.25
 
-  init(oomSeqlen: Int = .max) { self.oomSeqlen = oomSeqlen }
+  init(oomSeqlen: Int = .max, kind: String = "cpu") {
+    self.oomSeqlen = oomSeqlen
+    self.kind = kind
+  }
 
   func check(_ problem: AttentionProblem, algorithm: AttentionAlgorithm, dtype: DType) throws(AttentionError) {
     if problem.headDim == 3 {

@@ -121,3 +121,15 @@ import Testing
     #expect(runner.notes.first?.contains("skipped 2 configuration") == true)
   }
 }
+
+@Suite struct DeviceMemoryTests {
+  @Test func aDeviceBackendMeasuresEachImplementationsMemoryAlone() {
+    let backend = FakeBackend(kind: "cuda")
+    let c = BenchCase(batch: 1, heads: 2, seqlenQ: 64, headDim: 16)
+    let rows = CaseMeasurement.measure(
+      c, implementations: [.flash, .standard], experiments: [], backend: backend, settings: MeasureSettings(warmup: 1, repeats: 2))
+    // Warm-up + 2 rounds of both, then one run each alone for the memory figure.
+    #expect(backend.log.withLock { $0 }.count == 2 + 4 + 2)
+    #expect(rows.map(\.peakMemoryBytes) == [64 * 2 * 16 * 4, 64 * 64 * 2 * 4])
+  }
+}
