@@ -24,7 +24,7 @@ public final class BenchRunner {
   /// Measures a small problem to learn this machine's rates (FLOP/s per implementation
   /// and pass) and the cost of preparing inputs. Takes well under a second on a CPU.
   public func calibrate(dtype: DType, implementations: [Implementation]) -> CostModel {
-    let c = BenchCase(batch: 1, heads: 4, seqlenQ: 256, headDim: 64, dtype: dtype)
+    let c = BenchCase(batch: 1, heads: 4, seqlenQ: 512, headDim: 64, dtype: dtype)
     var rates: [String: Double] = [:]
     var prepareRate = 20e-9  // seconds per element; replaced by the measurement below
     for pass in [AttentionPass.forward, .backward] {
@@ -37,7 +37,7 @@ public final class BenchRunner {
         }
         let prepared = Self.seconds(since: start)
         prepareRate = max(prepareRate, prepared / Double(cc.inputBytes / dtype.byteCount))
-        guard let ms = try? p.measure(warmup: 1, repeats: 3), let best = ms.sorted().dropFirst(ms.count / 2).first,
+        guard let ms = try? p.measure(warmup: 1, repeats: 2), let best = ms.sorted().dropFirst(ms.count / 2).first,
           best > 0
         else { continue }
         rates[CostModel.key(impl, pass)] = cc.flops / (best * 1e-3)
@@ -50,32 +50,40 @@ public final class BenchRunner {
   /// Measures every configuration of `plan`; `cost` (when given with a budget) decides,
   /// before each configuration, whether it still fits in the time left.
   public func run(_ plan: BenchPlan, cost: CostModel?) throws(AttentionError) -> [BenchRecord] {
-    let items = try plan.items()
+    var items = try plan.items()
+    if let model = cost, maxSeconds != nil {
+      // Cheapest first: when time runs out it is the costliest configurations that are cut,
+      // and every experiment keeps its small points.
+      let order = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1.benchCase, $0) })
+      items.sort {
+        let a = model.seconds($0.benchCase, implementations: $0.implementations)
+        let b = model.seconds($1.benchCase, implementations: $1.implementations)
+        return a != b ? a < b : order[$0.benchCase]! < order[$1.benchCase]!
+      }
+    }
     var records: [BenchRecord] = []
-    var cost = cost
     let start = ContinuousClock.now
     var skipped: [String] = []
+    // Measured wall time / estimate of the configurations run so far: the model comes from
+    // a small problem, and big ones pay for page faults and memory traffic it does not see.
+    var correction = 1.0
     for (index, item) in items.enumerated() {
       let c = item.benchCase
-      if let limit = maxSeconds, let model = cost, index > 0 {
-        let expected = model.seconds(c, implementations: item.implementations)
-        // A little slack: estimates from a small problem are rough, and skipping the last
-        // configuration for a second's overshoot would be a pity.
-        if Self.seconds(since: start) + expected > limit * 1.15 {
-          skipped.append("\(c) (est. \(Int(expected.rounded())) s)")
+      let expected = cost.map { $0.seconds(c, implementations: item.implementations) }
+      if let limit = maxSeconds, let expected, index > 0 {
+        if Self.seconds(since: start) + expected * correction > limit {
+          skipped.append("\(c) (est. \(Self.rounded(expected * correction)) s)")
           continue
         }
       }
       onProgress(index, items.count, c.description)
+      let caseStart = ContinuousClock.now
       let rows = CaseMeasurement.measure(
         c, implementations: item.implementations, experiments: item.experiments, backend: backend,
         settings: settings)
-      // Learn from what was just measured: larger problems run at other rates than the
-      // calibration problem.
-      for r in rows where r.status == .ok {
-        if let median = r.medianMs, median > 0, let impl = Optional(Implementation(r.implementation)) {
-          cost?.rates[CostModel.key(impl, c.pass)] = c.flops / (median * 1e-3)
-        }
+      if let expected, expected > 0 {
+        let ratio = min(20, max(0.25, Self.seconds(since: caseStart) / expected))
+        correction = index == 0 ? ratio : 0.5 * correction + 0.5 * ratio
       }
       records += rows
       onRecords(rows)
@@ -88,6 +96,8 @@ public final class BenchRunner {
     }
     return records
   }
+
+  static func rounded(_ s: Double) -> String { s < 10 ? String(format: "%.1f", s) : String(Int(s.rounded())) }
 
   static func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start

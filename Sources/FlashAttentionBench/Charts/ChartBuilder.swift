@@ -119,7 +119,11 @@ public enum ChartBuilder {
   /// Distinct values of an axis in first-seen order (numeric axes sorted).
   static func orderedValues(_ cases: [BenchCase], _ axis: SweepAxis) -> [String] {
     var seen: [String] = []
-    let sorted = axis.isNumeric ? cases.sorted { axis.number($0) < axis.number($1) } : cases
+    // Categorical axes sort by their index too: non-causal before causal, forward first.
+    let sorted = cases.enumerated().sorted {
+      axis.number($0.element) != axis.number($1.element)
+        ? axis.number($0.element) < axis.number($1.element) : $0.offset < $1.offset
+    }.map(\.element)
     for c in sorted where !seen.contains(axis.text(c)) { seen.append(axis.text(c)) }
     return seen
   }

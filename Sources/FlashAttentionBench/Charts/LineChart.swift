@@ -20,7 +20,7 @@ struct ChartFrame {
   var height = 440.0
   var left = 78.0
   var right = 250.0  // legend column
-  var top = 44.0
+  var top = 48.0
   var bottom = 62.0
   var plotLeft: Double { left }
   var plotRight: Double { width - right }
@@ -39,9 +39,15 @@ struct ChartFrame {
     }
   }
 
+  /// The title, on two lines when long (split at its " — ", the experiment's name).
   func title(_ doc: inout SVGDocument, _ title: String) {
-    let t = title.count > 110 ? String(title.prefix(109)) + "…" : title
-    doc.text(t, x: width / 2, y: 24, size: t.count > 80 ? 13 : 15, anchor: .middle, weight: "bold")
+    func cut(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(n - 1)) + "…" : s }
+    if title.count > 80, let r = title.range(of: " — ") {
+      doc.text(cut(String(title[..<r.lowerBound]), 100), x: width / 2, y: 18, size: 14, anchor: .middle, weight: "bold")
+      doc.text(cut(String(title[r.upperBound...]), 130), x: width / 2, y: 35, size: 11.5, anchor: .middle)
+    } else {
+      doc.text(cut(title, 100), x: width / 2, y: 24, size: title.count > 80 ? 13 : 15, anchor: .middle, weight: "bold")
+    }
   }
 }
 

@@ -153,7 +153,7 @@ public struct ChartScale {
     if log {
       var out: [Double] = []
       let spanDecades = Foundation.log10(upper / lower)
-      let mult: [Double] = spanDecades < 2 ? [1, 2, 5] : [1]
+      let mult: [Double] = spanDecades < 3 ? [1, 2, 5] : [1]
       var e = Foundation.floor(Foundation.log10(lower))
       while Foundation.pow(10, e) <= upper * 1.0001 {
         for m in mult {
@@ -178,6 +178,8 @@ public struct ChartScale {
   public static func label(_ v: Double) -> String {
     if v == 0 { return "0" }
     let a = abs(v)
+    // Whole numbers below 100000 as they are: 512, 1024, 16384 read better than 1.02e+03.
+    if a < 1e5, v == v.rounded() { return String(Int(v)) }
     if a >= 1e6 { return trim(v / 1e6) + "M" }
     if a >= 1e4 { return trim(v / 1e3) + "k" }
     if a >= 1 { return trim(v) }
