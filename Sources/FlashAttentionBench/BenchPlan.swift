@@ -106,7 +106,7 @@ public enum BudgetPlanner {
     }
     let original = try total(plan)
     // Aim below the budget: the estimate comes from a small problem and is optimistic.
-    let target = budgetSeconds * 0.8
+    let target = budgetSeconds * 0.9
     guard original > target else { return plan }
 
     var best = plan

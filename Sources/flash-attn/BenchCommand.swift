@@ -141,7 +141,8 @@ struct BenchCommand: ParsableCommand {
       + ", \(try plan.items().count) configurations, warm-up \(settings.warmup), \(settings.repeats) timed runs each"
       + (budget.map { ", budget \(Int($0)) s" } ?? "")
     progress.note(header)
-    for n in plan.notes { progress.note("note: " + n) }
+    // The report keeps every note in full; the terminal gets the gist.
+    for n in plan.notes { progress.note("note: " + (n.count > 400 ? String(n.prefix(399)) + "… (full list in report.md)" : n)) }
 
     let table = LiveTable()
     table.printHeader()
@@ -242,7 +243,15 @@ struct BenchCommand: ParsableCommand {
     let x = varying.first ?? (a.pass.count > 1 ? .pass : a.causal.count > 1 ? .causal : .seqlen)
     let y: SweepAxis? = x == .seqlen && varying.contains(.batch) ? .batch : nil
     let cases = try a.expand()
-    let title = "Custom sweep: \(cases.count) configurations"
+    // Title: what the sweep holds fixed, e.g. "batch 1, 8 heads, head dim 64, fp32".
+    var fixed: [String] = []
+    if a.tokens == nil, a.batch.count == 1 { fixed.append("batch \(a.batch[0])") }
+    if let t = a.tokens { fixed.append("batch × seqlen = \(t)") }
+    if a.embeddingDim == nil || a.embeddingSplit == .fixHeads, a.heads.count == 1 { fixed.append("\(a.heads[0]) heads") }
+    if a.embeddingDim == nil || a.embeddingSplit == .fixHeadDim, a.headDim.count == 1 { fixed.append("head dim \(a.headDim[0])") }
+    if a.causal.count == 1 { fixed.append(a.causal[0] ? "causal" : "non-causal") }
+    if a.dtype.count == 1 { fixed.append(a.dtype[0].shortName) }
+    let title = "Sweep over \(x.column) (\(fixed.joined(separator: ", "))): \(cases.count) configurations"
     return [Experiment(name: "sweep", title: title, xAxis: x, yAxis: y, axes: a)]
   }
 

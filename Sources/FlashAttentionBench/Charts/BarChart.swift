@@ -84,7 +84,7 @@ public struct BarChart {
     doc.text(
       yLabel + (useLog ? " (log scale)" : ""), x: 18, y: (frame.plotTop + frame.plotBottom) / 2, size: 12,
       anchor: .middle, rotate: -90)
-    frame.legend(&doc, entries: series.enumerated().map { ($0.element.name, ChartPalette.color(for: $0.element.name, index: $0.offset), false) })
+    frame.legend(&doc, entries: series.enumerated().map { ($0.element.name, ChartPalette.color(for: $0.element.name, index: $0.offset), nil) })
     return doc.render(title: title)
   }
 }

@@ -73,8 +73,7 @@ public enum ChartBuilder {
           series[name, default: []].append((e.xAxis.number(c), v))
         }
         let chart = LineChart(
-          title: title, xLabel: e.xAxis.label, yLabel: yLabel,
-          series: order.map { ChartSeries(name: $0, points: series[$0]!) })
+          title: title, xLabel: e.xAxis.label, yLabel: yLabel, series: styled(order, series))
         add(kind, title, chart.render())
       } else {
         let cats = orderedValues(ok.map { $0.1 }, e.xAxis)
@@ -114,6 +113,28 @@ public enum ChartBuilder {
       }
     }
     return out
+  }
+
+  /// Line styles: each implementation keeps its colour and the other varying options get
+  /// a dash pattern each (flash solid blue, flash causal dashed blue, …) when there are few
+  /// enough of them; otherwise one colour per line.
+  static func styled(_ order: [String], _ points: [String: [(x: Double, y: Double)]]) -> [ChartSeries] {
+    let dashes: [String?] = [nil, "7,4", "2,3", "10,3,2,3"]
+    func split(_ name: String) -> (String, String) {
+      guard let r = name.range(of: ", ") else { return (name, "") }
+      return (String(name[..<r.lowerBound]), String(name[r.upperBound...]))
+    }
+    var variants: [String] = []
+    for name in order where !variants.contains(split(name).1) { variants.append(split(name).1) }
+    let impls = Set(order.map { split($0).0 })
+    let byImplementation = variants.count <= dashes.count && impls.allSatisfy { ChartPalette.fixed[$0] != nil }
+    return order.enumerated().map { i, name in
+      let (impl, variant) = split(name)
+      guard byImplementation else { return ChartSeries(name: name, points: points[name]!, color: ChartPalette.color(for: name, index: i)) }
+      return ChartSeries(
+        name: name, points: points[name]!, color: ChartPalette.fixed[impl],
+        dash: dashes[variants.firstIndex(of: variant) ?? 0])
+    }
   }
 
   /// Distinct values of an axis in first-seen order (numeric axes sorted).

@@ -5,12 +5,13 @@ public struct ChartSeries: Sendable {
   public var name: String
   public var points: [(x: Double, y: Double)]
   public var color: String?
-  public var dashed: Bool
-  public init(name: String, points: [(x: Double, y: Double)], color: String? = nil, dashed: Bool = false) {
+  /// An SVG `stroke-dasharray` (nil: solid).
+  public var dash: String?
+  public init(name: String, points: [(x: Double, y: Double)], color: String? = nil, dash: String? = nil) {
     self.name = name
     self.points = points
     self.color = color
-    self.dashed = dashed
+    self.dash = dash
   }
 }
 
@@ -27,11 +28,11 @@ struct ChartFrame {
   var plotTop: Double { top }
   var plotBottom: Double { height - bottom }
 
-  func legend(_ doc: inout SVGDocument, entries: [(String, String, Bool)]) {
+  func legend(_ doc: inout SVGDocument, entries: [(String, String, String?)]) {
     var y = plotTop + 8
     let x = plotRight + 18
-    for (name, color, dashed) in entries {
-      doc.line(x, y, x + 22, y, stroke: color, width: 3, dash: dashed ? "5,3" : nil)
+    for (name, color, dash) in entries {
+      doc.line(x, y, x + 22, y, stroke: color, width: 3, dash: dash)
       // Long names are cut so the legend stays inside the picture.
       let label = name.count > 34 ? String(name.prefix(33)) + "…" : name
       doc.text(label, x: x + 28, y: y + 4, size: 11)
@@ -117,16 +118,16 @@ public struct LineChart {
       yLabel + (useLogY ? " (log scale)" : ""), x: 18, y: (frame.plotTop + frame.plotBottom) / 2, size: 12,
       anchor: .middle, rotate: -90)
 
-    var legend: [(String, String, Bool)] = []
+    var legend: [(String, String, String?)] = []
     for (i, s) in series.enumerated() {
       let color = s.color ?? ChartPalette.color(for: s.name, index: i)
       let pts = s.points.filter { $0.y.isFinite && (!useLogY || $0.y > 0) }.sorted { $0.x < $1.x }
         .map { (xMap?.pixel($0.x) ?? xs2.pixel($0.x), yScale.pixel($0.y)) }
-      if pts.count > 1 { doc.polyline(pts, stroke: color, width: 2, dash: s.dashed ? "6,4" : nil) }
+      if pts.count > 1 { doc.polyline(pts, stroke: color, width: 2, dash: s.dash) }
       for (p, raw) in zip(pts, s.points.filter { $0.y.isFinite && (!useLogY || $0.y > 0) }.sorted { $0.x < $1.x }) {
         doc.circle(p.0, p.1, r: 3.5, fill: color, title: "\(s.name): \(ChartScale.label(raw.x)) → \(ChartScale.trim(raw.y))")
       }
-      legend.append((s.name, color, s.dashed))
+      legend.append((s.name, color, s.dash))
     }
     frame.legend(&doc, entries: legend)
     return doc.render(title: title)
