@@ -152,6 +152,9 @@ struct BenchCommand: ParsableCommand {
       if index >= count { progress.clear() }
     }
     runner.onRecords = { rows in progress.around { for r in rows { table.print(r) } } }
+    // The budget covers the whole command: calibration and planning have used some of it,
+    // and writing the report needs a moment at the end.
+    if let budget { runner.maxSeconds = max(1, budget - Date().timeIntervalSince(started) - 0.5) }
     var records = try runner.run(plan, cost: cost)
     progress.clear()
     var notes = plan.notes + runner.notes

@@ -181,4 +181,21 @@ final class XMLCheck: NSObject, XMLParserDelegate {
     let text = BenchCompare.table(BenchResults(metadata: meta, records: a), BenchResults(metadata: meta, records: b)).text
     #expect(text.contains("2.00×"))
   }
+
+  @Test func anExperimentShowsOnlyItsImplementations() throws {
+    var axes = SweepAxes()
+    axes.seqlen = [64, 128]
+    axes.heads = [2]
+    axes.headDim = [16]
+    let both = Experiment(name: "both", title: "both", xAxis: .seqlen, axes: axes)
+    let flashOnly = Experiment(name: "flash-only", title: "flash", xAxis: .seqlen, axes: axes, implementations: [.flash])
+    let runner = BenchRunner(backend: FakeBackend(), settings: MeasureSettings(warmup: 0, repeats: 1))
+    let records = try runner.run(BenchPlan(experiments: [both, flashOnly], implementations: [.flash, .standard]), cost: nil)
+    #expect(records.count == 4)
+    #expect(records.allSatisfy { $0.experiments == ["both", "flash-only"] })
+    let table = try #require(ExperimentTable.table(for: flashOnly, records: records))
+    #expect(table.rows.count == 2)
+    #expect(table.rows.allSatisfy { $0.contains("flash") && !$0.contains("standard") })
+    #expect(try #require(ExperimentTable.table(for: both, records: records)).rows.count == 4)
+  }
 }

@@ -17,6 +17,12 @@ public enum ChartBuilder {
   static func records(_ records: [BenchRecord], of e: Experiment) -> [(BenchRecord, BenchCase)] {
     records.compactMap { r in
       guard r.experiments.contains(e.name), let c = r.benchCase else { return nil }
+      // A configuration shared with another experiment may carry implementations this one
+      // did not ask for (PyTorch rows count as baselines, shown where standard is).
+      if let wanted = e.implementations {
+        let impl = Implementation(r.implementation)
+        guard wanted.contains(impl) || (impl.isPyTorch && wanted.contains(.standard)) else { return nil }
+      }
       return (r, c)
     }
   }
