@@ -322,8 +322,8 @@ struct BenchCompareCommand: ParsableCommand {
     }
     print(BenchCompare.table(ra, rb).text)
     if let g = BenchCompare.geometricMeanRatio(rows) {
-      print(String(format: "\n%d matching rows; geometric mean B/A time %.3f (B %.2f× %@)", rows.count, g,
-                   g < 1 ? 1 / g : g, g < 1 ? "faster" : "slower"))
+      let verdict = abs(g - 1) < 0.005 ? "B as fast as A" : String(format: "B %.2f× %@", g < 1 ? 1 / g : g, g < 1 ? "faster" : "slower")
+      print(String(format: "\n%d matching rows; geometric mean B/A time %.3f (%@)", rows.count, g, verdict))
     }
   }
 
