@@ -51,10 +51,11 @@ public final class BenchRunner {
   /// before each configuration, whether it still fits in the time left.
   public func run(_ plan: BenchPlan, cost: CostModel?) throws(AttentionError) -> [BenchRecord] {
     var items = try plan.items()
+    // Plan order, which also numbers each configuration's fresh random inputs.
+    let order = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1.benchCase, $0) })
     if let model = cost, maxSeconds != nil {
       // Cheapest first: when time runs out it is the costliest configurations that are cut,
       // and every experiment keeps its small points.
-      let order = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1.benchCase, $0) })
       items.sort {
         let a = model.seconds($0.benchCase, implementations: $0.implementations)
         let b = model.seconds($1.benchCase, implementations: $1.implementations)
@@ -78,9 +79,13 @@ public final class BenchRunner {
       }
       onProgress(index, items.count, c.description)
       let caseStart = ContinuousClock.now
+      // Fresh inputs per configuration (the seed plus its plan index), the same for every
+      // implementation of it so that their outputs can be compared.
+      var caseSettings = settings
+      caseSettings.seed = settings.seed &+ UInt64(order[c] ?? index)
       let rows = CaseMeasurement.measure(
         c, implementations: item.implementations, experiments: item.experiments, backend: backend,
-        settings: settings)
+        settings: caseSettings)
       if let expected, expected > 0 {
         let ratio = min(20, max(0.25, Self.seconds(since: caseStart) / expected))
         correction = index == 0 ? ratio : 0.5 * correction + 0.5 * ratio
