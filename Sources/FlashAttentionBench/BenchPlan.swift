@@ -112,9 +112,16 @@ public enum BudgetPlanner {
     var best = plan
     var factor = 1
     let maxBatch = try plan.items().map(\.benchCase.batch).max() ?? 1
-    while try total(best) > target, factor < maxBatch {
+    var bestTotal = original
+    while bestTotal > target, factor < maxBatch {
+      let next = scaled(plan, batchDivisor: factor * 2)
+      let nextTotal = try total(next)
+      // Stop halving once it no longer helps (what is left is batch sweeps and batch-1
+      // shapes): dropping configurations is the next step.
+      guard nextTotal < bestTotal * 0.97 else { break }
       factor *= 2
-      best = scaled(plan, batchDivisor: factor)
+      best = next
+      bestTotal = nextTotal
     }
     var notes = plan.notes
     let estimate = { (s: Double) in String(format: "%.0f s", s) }

@@ -37,9 +37,9 @@ public final class BenchRunner {
         }
         let prepared = Self.seconds(since: start)
         prepareRate = max(prepareRate, prepared / Double(cc.inputBytes / dtype.byteCount))
-        guard let ms = try? p.measure(warmup: 1, repeats: 2), let best = ms.sorted().dropFirst(ms.count / 2).first,
-          best > 0
-        else { continue }
+        // The fastest of three: other tenants only ever slow a run down, and the runner
+        // corrects estimates that prove optimistic from the wall time it measures.
+        guard let ms = try? p.measure(warmup: 1, repeats: 3), let best = ms.min(), best > 0 else { continue }
         rates[CostModel.key(impl, pass)] = cc.flops / (best * 1e-3)
       }
     }
