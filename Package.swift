@@ -32,7 +32,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "FlashAttentionTests", dependencies: ["FlashAttention"]),
-    .testTarget(name: "FlashAttentionBenchTests", dependencies: ["FlashAttention", "FlashAttentionBench"]),
+    .testTarget(name: "FlashAttentionBenchTests", dependencies: ["FlashAttention", "FlashAttentionCPU", "FlashAttentionBench"]),
     .testTarget(name: "FlashAttentionCUDATests", dependencies: ["FlashAttention", "FlashAttentionCUDA"]),
     // .npy I/O and the `flash-attn` binary run as a subprocess (the dependency builds it).
     .testTarget(name: "FlashAttentionCLITests", dependencies: ["FlashAttention", "FlashAttentionBench", "flash-attn"]),

@@ -109,6 +109,13 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
+    // Bad axes are reported before any device is opened: every value parses and every
+    // configuration is a valid problem (a typed error names the first bad argument).
+    let chosenPresetEarly = preset.flatMap(Preset.init(rawValue:)) ?? (hasExplicitAxes ? nil : .paper)
+    let dtypesEarly = try dtype.map { try Self.parseList($0, "--dtype") { DType(name: $0) } } ?? [.float32]
+    for e in try experiments(preset: chosenPresetEarly, dtypes: dtypesEarly) {
+      for c in try e.cases() { _ = try c.problem() }
+    }
     let backend = try DeviceSelection.backend(for: device)
     let gpu = backend.kind != "cpu"
     let dtypes = try dtype.map { try Self.parseList($0, "--dtype") { DType(name: $0) } } ?? [gpu ? .bfloat16 : .float32]
