@@ -155,7 +155,9 @@ struct BenchCommand: ParsableCommand {
     table.printHeader()
     runner.onProgress = { index, count, label in
       let elapsed = Date().timeIntervalSince(started)
-      progress.update(String(format: "[%d/%d] %@  (%.0f s)", index + 1, count, label, elapsed))
+      // A rough time left from the pace so far (configurations grow, so it errs short).
+      let left = index > 0 ? String(format: ", ~%.0f s left", elapsed / Double(index) * Double(count - index)) : ""
+      progress.update(String(format: "[%d/%d] %@  (%.0f s%@)", index + 1, count, label, elapsed, left))
       if index >= count { progress.clear() }
     }
     runner.onRecords = { rows in progress.around { for r in rows { table.print(r) } } }
