@@ -25,6 +25,11 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// P·V of the first (partial) key block runs only its ⌈visible/16⌉ k16 slices.
   public var trimTail: Bool
 
+  /// Issue the next tile's first Q·Kᵀ under this tile's last P·V and epilogue (persistent
+  /// grids); needs a second Q buffer.
+  public var crossTile: Bool
+  public var queryBuffers: Int { crossTile ? 2 : 1 }
+
   /// The wgmma N widths the Q·Kᵀ product is generated for.
   public var queryKeyWidths: [Int] { [blockN] }
 
@@ -47,8 +52,9 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
 
   public init(
     dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
-    trimTail: Bool = false
+    trimTail: Bool = false, crossTile: Bool = false
   ) {
+    self.crossTile = crossTile
     self.consumerWarpgroups = consumerWarpgroups
     self.trimTail = trimTail
     self.dtype = dtype
@@ -71,7 +77,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     HopperForwardConfig(
       dtype: dtype, headDim: headDim, blockN: entry.blockN, stages: entry.stages,
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
-      trimTail: entry.trimTail)
+      trimTail: entry.trimTail, crossTile: entry.crossTile)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
@@ -79,12 +85,12 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var panels: Int { headDim / 64 }
   public var queryTileBytes: Int { blockM * headDim * 2 }
   public var keyValueStageBytes: Int { blockN * headDim * 2 }
-  /// Barriers: Q full/empty, then K full/empty and V full/empty per stage (8 bytes each).
-  var barrierBytes: Int { 8 * (2 + 4 * stages) }
+  /// Barriers: Q full/empty per Q buffer, then K full/empty and V full/empty per stage.
+  var barrierBytes: Int { 8 * (2 * queryBuffers + 4 * stages) }
   /// Dynamic shared memory, including 1 KiB of slack to align the tiles to 1024 bytes
   /// (the 128-byte swizzle pattern repeats every 1024 bytes and wgmma assumes that phase).
   public var sharedMemoryBytes: Int {
-    1024 + queryTileBytes + 2 * stages * keyValueStageBytes + barrierBytes
+    1024 + queryBuffers * queryTileBytes + 2 * stages * keyValueStageBytes + barrierBytes
   }
   /// Hopper's per-block limit for dynamic shared memory (227 KiB).
   public static let sharedMemoryLimit = 232_448
@@ -106,7 +112,8 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// Unique, readable kernel name, e.g. `flash_fwd_hopper_bf16_d128_bm128_bn176_s2_pp_sm90a`.
   public var name: String {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
-      + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (causal ? "_causal" : "") + "_sm90a"
+      + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "") + (causal ? "_causal" : "")
+      + "_sm90a"
   }
   public var description: String { name }
 }
@@ -131,6 +138,7 @@ public enum HopperBlockTable {
     public var persistent: Bool = false
     public var consumerWarpgroups: Int = 2
     public var trimTail: Bool = false
+    public var crossTile: Bool = false
   }
 
   /// `seqlenK` only matters under causal (which grid, and blockM for headDim 64).
@@ -160,7 +168,8 @@ public enum HopperBlockTable {
     for n in [512, 1024, 2048, 4096, 8192] {
       let e = entry(headDim: headDim, causal: causal, seqlenK: n)
       if !out.contains(where: { $0.blockN == e.blockN && $0.stages == e.stages && $0.pingPong == e.pingPong
-        && $0.consumerWarpgroups == e.consumerWarpgroups && $0.trimTail == e.trimTail }) { out.append(e) }
+        && $0.consumerWarpgroups == e.consumerWarpgroups && $0.trimTail == e.trimTail && $0.crossTile == e.crossTile
+      }) { out.append(e) }
     }
     return out
   }

@@ -62,6 +62,8 @@ public enum HopperForwardSource {
     #define CAUSAL \(c.causal ? 1 : 0)
     #define PINGPONG \(c.pingPong ? 1 : 0)
     #define TRIM_TAIL \(c.trimTail ? 1 : 0)
+    #define CROSS_TILE \(c.crossTile ? 1 : 0)
+    #define QBUFS \(c.queryBuffers)
     #define Q_BYTES (BM * HD * 2)
     #define KV_BYTES (BN * HD * 2)
     #define PRODUCER_REGS \(c.producerRegisters)
@@ -219,25 +221,86 @@ public enum HopperForwardSource {
       return keyEnd <= 0 ? 0 : (keyEnd + BN - 1) / BN;
     }
 
+    // The first (highest) key block needs a mask when it holds the seqlenK tail or crosses
+    // the causal diagonal of the CTA's first row.
+    DEV bool first_block_needs_mask(const Params& p, int n, int mBlock) {
+      return (n + 1) * BN > p.seqlenK
+    #if CAUSAL
+        || (n + 1) * BN - 1 > mBlock * BM + p.seqlenK - p.seqlenQ
+    #endif
+        ;
+    }
+
+    DEV void reset_stats(float (&m)[2], float (&l)[2]) {
+      m[0] = m[1] = NEG_INF;
+      l[0] = l[1] = 0.f;
+    }
+
+    // Epilogue of one warp's 16 rows: O = acc / rowsum (0 for rows that saw no key), LSE =
+    // max·scale + ln(rowsum) (−inf for those rows). Rows past seqlenQ are not written.
+    DEV void store_rows(const Params& p, const float (&o)[HD / 2], const float (&m)[2], float (&l)[2],
+                        int row0, int head, int batch, int lane, float sl2) {
+      #pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+      }
+      elem_t* out = (elem_t*)p.o + (long long)batch * p.oBatchStride + (long long)head * p.oHeadStride;
+      float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
+      #pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int row = row0 + 8 * i;
+        if (row < p.seqlenQ) {
+          const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
+          elem_t* orow = out + (long long)row * p.oSeqStride + 2 * (lane % 4);
+          #pragma unroll
+          for (int j = 0; j < HD / 8; ++j)
+            *(u32*)(orow + j * 8) = pack2(o[j * 4 + i * 2] * inv, o[j * 4 + i * 2 + 1] * inv);
+          if (lane % 4 == 0)
+            lse[row] = l[i] > 0.f ? (m[i] * sl2 + lg2(l[i])) * 0.6931471805599453f : NEG_INF;
+        }
+      }
+    }
+
+    // A tile that sees no key at all (causal, seqlenQ > seqlenK): O = 0, LSE = −inf. Written
+    // by the producer warpgroup's three spare warps (`t` in 0..<96), which keeps this rare
+    // path out of the consumers' register allocation (there it cost spills at headDim 256).
+    DEV void store_empty_tile(const Params& p, int mBlock, int head, int batch, int t) {
+      elem_t* out = (elem_t*)p.o + (long long)batch * p.oBatchStride + (long long)head * p.oHeadStride;
+      float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
+      for (int idx = t; idx < BM * (HD / 2); idx += 96) {
+        const int r = idx / (HD / 2), c = (idx % (HD / 2)) * 2;
+        const int row = mBlock * BM + r;
+        if (row < p.seqlenQ) {
+          *(u32*)(out + (long long)row * p.oSeqStride + c) = 0u;
+          if (c == 0) lse[row] = NEG_INF;
+        }
+      }
+    }
+
     extern "C" __global__ void __launch_bounds__(THREADS, 1) \#(c.name)(const __grid_constant__ Params p) {
       extern __shared__ __align__(1024) unsigned char smem_raw[];
       const u32 base = (smem_u32(smem_raw) + 1023u) & ~1023u;
-      const u32 sQ = base;
-      const u32 sK = sQ + Q_BYTES;
+      const u32 sQ = base;                     // QBUFS Q tiles
+      const u32 sK = sQ + QBUFS * Q_BYTES;
       const u32 sV = sK + STAGES * KV_BYTES;
       const u32 sBar = sV + STAGES * KV_BYTES;
-      const u32 barQFull = sBar, barQEmpty = sBar + 8u;
-      #define BAR_KFULL(s) (sBar + 8u * (2u + (u32)(s)))
-      #define BAR_KEMPTY(s) (sBar + 8u * (2u + STAGES + (u32)(s)))
-      #define BAR_VFULL(s) (sBar + 8u * (2u + 2u * STAGES + (u32)(s)))
-      #define BAR_VEMPTY(s) (sBar + 8u * (2u + 3u * STAGES + (u32)(s)))
+      #define BAR_QFULL(b) (sBar + 8u * (u32)(b))
+      #define BAR_QEMPTY(b) (sBar + 8u * (QBUFS + (u32)(b)))
+      #define BAR_KFULL(s) (sBar + 8u * (2u * QBUFS + (u32)(s)))
+      #define BAR_KEMPTY(s) (sBar + 8u * (2u * QBUFS + STAGES + (u32)(s)))
+      #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
+      #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
 
       const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, wg = warp / 4;
       const int causalOffset = p.seqlenK - p.seqlenQ;
 
       if (tid == 0) {
-        mbar_init(barQFull, 1);
-        mbar_init(barQEmpty, 4 * CONSUMERS);     // one arrival per consumer warp
+        #pragma unroll
+        for (int b = 0; b < QBUFS; ++b) {
+          mbar_init(BAR_QFULL(b), 1);
+          mbar_init(BAR_QEMPTY(b), 4 * CONSUMERS);  // one arrival per consumer warp
+        }
         #pragma unroll
         for (int s = 0; s < STAGES; ++s) {
           mbar_init(BAR_KFULL(s), 1);
@@ -270,11 +333,12 @@ public enum HopperForwardSource {
             const int nBlocks = key_blocks(p, mBlock);
             if (nBlocks == 0) continue;
             const int kvHead = head / p.headsPerKV;
-            mbar_wait(barQEmpty, ((u32)qIter & 1u) ^ 1u);
-            mbar_expect_tx(barQFull, Q_BYTES);
+            const int qb = qIter % QBUFS;
+            mbar_wait(BAR_QEMPTY(qb), ((u32)(qIter / QBUFS) & 1u) ^ 1u);
+            mbar_expect_tx(BAR_QFULL(qb), Q_BYTES);
             #pragma unroll
             for (int pn = 0; pn < PANELS; ++pn)
-              tma_load_4d(sQ + pn * (BM * 128), tmQ, barQFull, pn * 64, mBlock * BM, head, batch);
+              tma_load_4d(sQ + qb * Q_BYTES + pn * (BM * 128), tmQ, BAR_QFULL(qb), pn * 64, mBlock * BM, head, batch);
             ++qIter;
             // Order of use by the consumers: K0, then (K1, V0), (K2, V1), ...
             for (int j = 0; j <= nBlocks; ++j) {
@@ -299,6 +363,12 @@ public enum HopperForwardSource {
             }
             t += nBlocks;
           }
+        } else if (warp >= 1) {
+          for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
+            int mBlock, head, batch;
+            decode_tile(p, tile, mBlock, head, batch);
+            if (key_blocks(p, mBlock) == 0) store_empty_tile(p, mBlock, head, batch, tid - 32);
+          }
         }
       } else {
         // ------------------------------ consumers -----------------------------
@@ -306,7 +376,6 @@ public enum HopperForwardSource {
         const int cw = wg - 1;                 // consumer warpgroup 0 ..< CONSUMERS
         const int w4 = warp % 4;               // warp within the warpgroup: 16 rows each
         const float sl2 = p.scaleLog2;
-        const u32 qAddr = sQ + cw * (64 * 128);
         #define RELEASE(bar) do { __syncwarp(); if (lane == 0) mbar_arrive(bar); } while (0)
     #if PINGPONG
         // A ring over the consumer warpgroups: before each GEMM phase a warpgroup waits on its
@@ -322,127 +391,147 @@ public enum HopperForwardSource {
         #define PP_ARRIVE() do { } while (0)
     #endif
         int t = 0, qIter = 0;
+        float m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f}, rescale[2];
+    #if CROSS_TILE
+        float s[BN / 2];   // carried into the next tile when primed
+        u32 pr[BN / 4];
+    #endif
+        // CROSS_TILE: the first Q·Kᵀ (and its softmax) of the next tile was issued under this
+        // tile's final P·V and epilogue; the loop then starts at its second key block.
+        bool primed = false;
+        int firstSteps = BN / 16;  // k16 slices of the first block's P·V (trimmed tail)
         for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
           int mBlock, head, batch;
           decode_tile(p, tile, mBlock, head, batch);
           const int nBlocks = key_blocks(p, mBlock);
           const int row0 = mBlock * BM + cw * 64 + w4 * 16 + lane / 4;  // rows row0 and row0 + 8
+          if (nBlocks == 0) continue;  // written by the producer warpgroup's spare warps
+          const u32 qAddr = sQ + (qIter % QBUFS) * Q_BYTES + cw * (64 * 128);
           float o[HD / 2];
           #pragma unroll
           for (int i = 0; i < HD / 2; ++i) o[i] = 0.f;
-          float m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f}, rescale[2];
-
-          if (nBlocks > 0) {
-            float s[BN / 2];
-            u32 pr[BN / 4];
+    #if !CROSS_TILE
+          float s[BN / 2];
+          u32 pr[BN / 4];
+    #endif
     #if PINGPONG
-            if (!ppStarted) {
-              ppStarted = true;
-              if (cw == CONSUMERS - 1) named_bar_arrive(1, 256);
-            }
+          if (!ppStarted) {
+            ppStarted = true;
+            if (cw == CONSUMERS - 1) named_bar_arrive(1, 256);
+          }
     #endif
-            mbar_wait(barQFull, (u32)qIter & 1u);
-
+          if (!primed) {
             // Phase 0: S = Q · K_{last}ᵀ, softmax.
-            int firstSteps;
-            {
-              const int s0 = t % STAGES;
-              mbar_wait(BAR_KFULL(s0), (u32)(t / STAGES) & 1u);
-              const int n = nBlocks - 1;
-              firstSteps = (key_end(p, mBlock) - n * BN + 15) / 16;  // k16 slices of P·V: 1 ... BN/16
-              PP_SYNC();
-              fence_regs(s);
-              wg_fence();
-              gemm_qk(s, qAddr, sK + s0 * KV_BYTES);
-              wg_commit();
-              PP_ARRIVE();
-              wg_wait<0>();
-              fence_regs(s);
-              RELEASE(BAR_KEMPTY(s0));
-              const bool needMask = (n + 1) * BN > p.seqlenK
+            mbar_wait(BAR_QFULL(qIter % QBUFS), (u32)(qIter / QBUFS) & 1u);
+            const int s0 = t % STAGES;
+            mbar_wait(BAR_KFULL(s0), (u32)(t / STAGES) & 1u);
+            const int n = nBlocks - 1;
+            firstSteps = (key_end(p, mBlock) - n * BN + 15) / 16;  // 1 ... BN/16
+            // A fresh definition of S: otherwise the wgmma's read of S (ignored, scale-d = 0)
+            // would keep the previous tile's S alive across the epilogue (spills at headDim 256).
+            #pragma unroll
+            for (int i = 0; i < BN / 2; ++i) s[i] = 0.f;
+            PP_SYNC();
+            fence_regs(s);
+            wg_fence();
+            gemm_qk(s, qAddr, sK + s0 * KV_BYTES);
+            wg_commit();
+            PP_ARRIVE();
+            wg_wait<0>();
+            fence_regs(s);
+            RELEASE(BAR_KEMPTY(s0));
+            if (first_block_needs_mask(p, n, mBlock)) apply_mask(s, n, row0, lane, p.seqlenK, causalOffset);
+            online_softmax(s, m, l, rescale, sl2);
+            convert_p(s, pr);
+          }
+          primed = false;
+
+          // Steady state: issue S_next = Q·K_jᵀ and O += P·V_{j-1}; the softmax of S_next
+          // runs while P·V is still on the tensor cores.
+          for (int j = 1; j < nBlocks; ++j) {
+            const int gk = t + j, gv = t + j - 1;
+            const int ks = gk % STAGES, vs = gv % STAGES;
+            mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
+            mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+            PP_SYNC();
+            fence_regs(s); fence_regs(o); fence_regs(pr);
+            wg_fence();
+            gemm_qk(s, qAddr, sK + ks * KV_BYTES);
+            wg_commit();
+            if (j == 1) gemm_pv(o, pr, sV + vs * KV_BYTES, firstSteps);  // P of the first block
+            else gemm_pv(o, pr, sV + vs * KV_BYTES);
+            wg_commit();
+            PP_ARRIVE();
+            wg_wait<1>();
+            fence_regs(s);
+            RELEASE(BAR_KEMPTY(ks));
     #if CAUSAL
-                || (n + 1) * BN - 1 > mBlock * BM + causalOffset
+            // Only the first (highest) block can hold the seqlenK tail; later ones may cross
+            // the diagonal.
+            const int n = nBlocks - 1 - j;
+            if ((n + 1) * BN - 1 > mBlock * BM + causalOffset) apply_mask(s, n, row0, lane, p.seqlenK, causalOffset);
     #endif
-                ;
-              if (needMask) apply_mask(s, n, row0, lane, p.seqlenK, causalOffset);
-              online_softmax(s, m, l, rescale, sl2);
-              convert_p(s, pr);
-            }
+            online_softmax(s, m, l, rescale, sl2);
+            wg_wait<0>();
+            fence_regs(o); fence_regs(pr);
+            RELEASE(BAR_VEMPTY(vs));
+            rescale_o(o, rescale);
+            convert_p(s, pr);
+          }
+          // Every Q·Kᵀ of this tile is done: the producer may reuse its Q buffer.
+          RELEASE(BAR_QEMPTY(qIter % QBUFS));
 
-            // Steady state: issue S_next = Q·K_jᵀ and O += P·V_{j-1}; the softmax of S_next
-            // runs while P·V is still on the tensor cores.
-            for (int j = 1; j < nBlocks; ++j) {
-              const int gk = t + j, gv = t + j - 1;
-              const int ks = gk % STAGES, vs = gv % STAGES;
-              mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
-              mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
-              PP_SYNC();
-              fence_regs(s); fence_regs(o); fence_regs(pr);
-              wg_fence();
-              gemm_qk(s, qAddr, sK + ks * KV_BYTES);
-              wg_commit();
-              if (j == 1) gemm_pv(o, pr, sV + vs * KV_BYTES, firstSteps);  // P of the first block
-              else gemm_pv(o, pr, sV + vs * KV_BYTES);
-              wg_commit();
-              PP_ARRIVE();
-              wg_wait<1>();
-              fence_regs(s);
-              RELEASE(BAR_KEMPTY(ks));
-    #if CAUSAL
-              // Only the first (highest) block can hold the seqlenK tail; later ones may cross
-              // the diagonal.
-              const int n = nBlocks - 1 - j;
-              if ((n + 1) * BN - 1 > mBlock * BM + causalOffset) apply_mask(s, n, row0, lane, p.seqlenK, causalOffset);
+          // Last phase: O += P · V_0 (and, with CROSS_TILE, the next tile's first Q·Kᵀ).
+          const int gv = t + nBlocks - 1, vs = gv % STAGES;
+          mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+          PP_SYNC();
+          fence_regs(o); fence_regs(pr);
+    #if CROSS_TILE
+          fence_regs(s);
     #endif
-              online_softmax(s, m, l, rescale, sl2);
-              wg_wait<0>();
-              fence_regs(o); fence_regs(pr);
-              RELEASE(BAR_VEMPTY(vs));
-              rescale_o(o, rescale);
-              convert_p(s, pr);
-            }
-            // Every Q·Kᵀ of this tile is done: the producer may load the next Q.
-            RELEASE(barQEmpty);
-
-            // Last phase: O += P · V_0.
-            {
-              const int gv = t + nBlocks - 1, vs = gv % STAGES;
-              mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
-              PP_SYNC();
-              fence_regs(o); fence_regs(pr);
-              wg_fence();
-              gemm_pv(o, pr, sV + vs * KV_BYTES, nBlocks == 1 ? firstSteps : BN / 16);
-              wg_commit();
-              PP_ARRIVE();
-              wg_wait<0>();
-              fence_regs(o); fence_regs(pr);
-              RELEASE(BAR_VEMPTY(vs));
-            }
-            t += nBlocks;
-            ++qIter;
+          wg_fence();
+          gemm_pv(o, pr, sV + vs * KV_BYTES, nBlocks == 1 ? firstSteps : BN / 16);
+          wg_commit();
+          t += nBlocks;
+          ++qIter;
+    #if CROSS_TILE
+          int nt = tile + (int)gridDim.x, nm = 0, nh = 0, nb = 0, nn = 0;
+          for (; nt < p.numTiles; nt += gridDim.x) {
+            decode_tile(p, nt, nm, nh, nb);
+            nn = key_blocks(p, nm);
+            if (nn > 0) break;
           }
-
-          // ------------------------------ epilogue ------------------------------
-          #pragma unroll
-          for (int i = 0; i < 2; ++i) {
-            l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-            l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+          if (nt < p.numTiles) {
+            const int s0 = t % STAGES;
+            mbar_wait(BAR_QFULL(qIter % QBUFS), (u32)(qIter / QBUFS) & 1u);
+            mbar_wait(BAR_KFULL(s0), (u32)(t / STAGES) & 1u);
+            gemm_qk(s, sQ + (qIter % QBUFS) * Q_BYTES + cw * (64 * 128), sK + s0 * KV_BYTES);
+            wg_commit();
+            PP_ARRIVE();
+            wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
+            fence_regs(o); fence_regs(pr);
+            RELEASE(BAR_VEMPTY(vs));
+            store_rows(p, o, m, l, row0, head, batch, lane, sl2);
+            reset_stats(m, l);
+            wg_wait<0>();
+            fence_regs(s);
+            RELEASE(BAR_KEMPTY(s0));
+            const int n = nn - 1;
+            const int nrow0 = nm * BM + cw * 64 + w4 * 16 + lane / 4;
+            firstSteps = (key_end(p, nm) - n * BN + 15) / 16;
+            if (first_block_needs_mask(p, n, nm)) apply_mask(s, n, nrow0, lane, p.seqlenK, causalOffset);
+            online_softmax(s, m, l, rescale, sl2);
+            convert_p(s, pr);
+            primed = true;
+            continue;
           }
-          elem_t* out = (elem_t*)p.o + (long long)batch * p.oBatchStride + (long long)head * p.oHeadStride;
-          float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
-          #pragma unroll
-          for (int i = 0; i < 2; ++i) {
-            const int row = row0 + 8 * i;
-            if (row < p.seqlenQ) {
-              const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
-              elem_t* orow = out + (long long)row * p.oSeqStride + 2 * (lane % 4);
-              #pragma unroll
-              for (int j = 0; j < HD / 8; ++j)
-                *(u32*)(orow + j * 8) = pack2(o[j * 4 + i * 2] * inv, o[j * 4 + i * 2 + 1] * inv);
-              if (lane % 4 == 0)
-                lse[row] = l[i] > 0.f ? (m[i] * sl2 + lg2(l[i])) * 0.6931471805599453f : NEG_INF;
-            }
-          }
+    #endif
+          PP_ARRIVE();
+          wg_wait<0>();
+          fence_regs(o); fence_regs(pr);
+          RELEASE(BAR_VEMPTY(vs));
+          store_rows(p, o, m, l, row0, head, batch, lane, sl2);
+          reset_stats(m, l);
         }
     #if PINGPONG
         if (cw == 0 && ppStarted) named_bar_sync(myBar, 256);  // matches the last warpgroup's up-front arrival
