@@ -145,15 +145,24 @@ public enum HopperBlockTable {
   public static func entry(headDim: Int, causal: Bool, seqlenK: Int = 4096) -> Entry {
     switch (headDim, causal) {
     case (64, false):
-      return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true)
-    case (64, true):
-      if seqlenK <= 1024 { return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true) }
       return Entry(
-        blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
+        blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true, crossTile: true)
+    case (64, true):
+      if seqlenK <= 1024 {
+        return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true, crossTile: true)
+      }
+      if seqlenK <= 4096 {
+        return Entry(
+          blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true,
+          crossTile: true)
+      }
+      return Entry(blockN: 128, stages: 4, pingPong: true, persistent: false, consumerWarpgroups: 3, trimTail: true)
     case (128, false):
-      return Entry(blockN: 176, stages: 2, pingPong: true, persistent: true, trimTail: true)
+      return Entry(blockN: 144, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true)
     case (128, true):
-      if seqlenK <= 2048 { return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true) }
+      if seqlenK <= 2048 {
+        return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true)
+      }
       return Entry(blockN: 176, stages: 2, pingPong: true, persistent: false, trimTail: true)
     case (256, false):
       return Entry(blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true)

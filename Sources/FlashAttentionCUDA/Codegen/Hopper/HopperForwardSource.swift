@@ -268,6 +268,7 @@ public enum HopperForwardSource {
     DEV void store_empty_tile(const Params& p, int mBlock, int head, int batch, int t) {
       elem_t* out = (elem_t*)p.o + (long long)batch * p.oBatchStride + (long long)head * p.oHeadStride;
       float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
+      #pragma unroll 1  // unrolled, the index math of several stores exceeds the producer's 24 registers
       for (int idx = t; idx < BM * (HD / 2); idx += 96) {
         const int r = idx / (HD / 2), c = (idx % (HD / 2)) * 2;
         const int row = mBlock * BM + r;
@@ -292,10 +293,9 @@ public enum HopperForwardSource {
       #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
       #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
 
-      const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, wg = warp / 4;
-      const int causalOffset = p.seqlenK - p.seqlenQ;
+      const int wg = threadIdx.x / 128;
 
-      if (tid == 0) {
+      if (threadIdx.x == 0) {
         #pragma unroll
         for (int b = 0; b < QBUFS; ++b) {
           mbar_init(BAR_QFULL(b), 1);
@@ -319,6 +319,7 @@ public enum HopperForwardSource {
       if (wg == 0) {
         // ------------------------------ producer ------------------------------
         setmaxnreg_dec<PRODUCER_REGS>();
+        const int tid = thread_index(), warp = tid / 32, lane = tid % 32;
         if (warp == 0 && lane == 0) {
           const void* tmQ = &p.tmQ;
           const void* tmK = &p.tmK;
@@ -373,10 +374,15 @@ public enum HopperForwardSource {
       } else {
         // ------------------------------ consumers -----------------------------
         setmaxnreg_inc<CONSUMER_REGS>();
+        // The thread's lane and rows are re-read from %tid.x where used rather than kept in
+        // registers for the whole loop: at headDim 256 (O alone is 128 registers) one more
+        // long-lived value made ptxas spill.
+        #define LANE() (thread_index() % 32)
+        #define ROW_IN_TILE() (((thread_index() - 128) / 32) * 16 + (thread_index() % 32) / 4)  // rows r, r + 8
+        const int causalOffset = p.seqlenK - p.seqlenQ;
         const int cw = wg - 1;                 // consumer warpgroup 0 ..< CONSUMERS
-        const int w4 = warp % 4;               // warp within the warpgroup: 16 rows each
         const float sl2 = p.scaleLog2;
-        #define RELEASE(bar) do { __syncwarp(); if (lane == 0) mbar_arrive(bar); } while (0)
+        #define RELEASE(bar) do { __syncwarp(); if (LANE() == 0) mbar_arrive(bar); } while (0)
     #if PINGPONG
         // A ring over the consumer warpgroups: before each GEMM phase a warpgroup waits on its
         // own named barrier (1 + cw) and after it lets the next one go. The last warpgroup
@@ -404,7 +410,6 @@ public enum HopperForwardSource {
           int mBlock, head, batch;
           decode_tile(p, tile, mBlock, head, batch);
           const int nBlocks = key_blocks(p, mBlock);
-          const int row0 = mBlock * BM + cw * 64 + w4 * 16 + lane / 4;  // rows row0 and row0 + 8
           if (nBlocks == 0) continue;  // written by the producer warpgroup's spare warps
           const u32 qAddr = sQ + (qIter % QBUFS) * Q_BYTES + cw * (64 * 128);
           float o[HD / 2];
@@ -440,7 +445,8 @@ public enum HopperForwardSource {
             wg_wait<0>();
             fence_regs(s);
             RELEASE(BAR_KEMPTY(s0));
-            if (first_block_needs_mask(p, n, mBlock)) apply_mask(s, n, row0, lane, p.seqlenK, causalOffset);
+            if (first_block_needs_mask(p, n, mBlock))
+              apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
             online_softmax(s, m, l, rescale, sl2);
             convert_p(s, pr);
           }
@@ -469,7 +475,8 @@ public enum HopperForwardSource {
             // Only the first (highest) block can hold the seqlenK tail; later ones may cross
             // the diagonal.
             const int n = nBlocks - 1 - j;
-            if ((n + 1) * BN - 1 > mBlock * BM + causalOffset) apply_mask(s, n, row0, lane, p.seqlenK, causalOffset);
+            if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
+              apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
     #endif
             online_softmax(s, m, l, rescale, sl2);
             wg_wait<0>();
@@ -511,15 +518,15 @@ public enum HopperForwardSource {
             wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
             fence_regs(o); fence_regs(pr);
             RELEASE(BAR_VEMPTY(vs));
-            store_rows(p, o, m, l, row0, head, batch, lane, sl2);
+            store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
             reset_stats(m, l);
             wg_wait<0>();
             fence_regs(s);
             RELEASE(BAR_KEMPTY(s0));
             const int n = nn - 1;
-            const int nrow0 = nm * BM + cw * 64 + w4 * 16 + lane / 4;
             firstSteps = (key_end(p, nm) - n * BN + 15) / 16;
-            if (first_block_needs_mask(p, n, nm)) apply_mask(s, n, nrow0, lane, p.seqlenK, causalOffset);
+            if (first_block_needs_mask(p, n, nm))
+              apply_mask(s, n, nm * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
             online_softmax(s, m, l, rescale, sl2);
             convert_p(s, pr);
             primed = true;
@@ -530,7 +537,7 @@ public enum HopperForwardSource {
           wg_wait<0>();
           fence_regs(o); fence_regs(pr);
           RELEASE(BAR_VEMPTY(vs));
-          store_rows(p, o, m, l, row0, head, batch, lane, sl2);
+          store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
           reset_stats(m, l);
         }
     #if PINGPONG

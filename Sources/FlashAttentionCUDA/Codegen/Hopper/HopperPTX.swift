@@ -61,6 +61,10 @@ enum HopperPTX {
       }
 
       // ---- registers and named barriers ----------------------------------------------------
+      // threadIdx.x read afresh (volatile: not merged with a read before the role branch). A
+      // value computed before `setmaxnreg` and used after it stays live through the other role's
+      // region too; under the producer's 24 registers ptxas spilled it.
+      DEV int thread_index() { u32 r; asm volatile("mov.u32 %0, %%tid.x;" : "=r"(r)); return (int)r; }
       template <int N> DEV void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" :: "n"(N)); }
       template <int N> DEV void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" :: "n"(N)); }
       template <int Dummy = 0> DEV void named_bar_sync(int id, int threads) { asm volatile("bar.sync %0, %1;" :: "r"(id), "r"(threads) : "memory"); }

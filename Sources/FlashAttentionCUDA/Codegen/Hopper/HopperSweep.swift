@@ -24,8 +24,10 @@ public enum HopperSweep {
           }
         }
       }
+      // run 3's table (no cross-tile overlap) next to the cross-tile variants
+      add(64, 128, 4, causal, consumers: 3)
+      add(64, 128, 4, causal)
       add(64, 128, 4, causal, consumers: 3, cross: true)
-      add(64, 128, 3, causal, consumers: 3, cross: true)
       add(64, 128, 4, causal, cross: true)
       add(128, 128, 2, causal)
       add(128, 128, 2, causal, cross: true)
