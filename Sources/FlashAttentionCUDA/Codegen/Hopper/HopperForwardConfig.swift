@@ -120,7 +120,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
 
 /// Block sizes of the Hopper forward keyed by head dimension, mask and (for the causal grid)
 /// a sequence-length bucket. The values are the winners of `scripts/hopper/sweep.py` on an
-/// H200 (run 3 in `docs/hopper-notes.md`); shared memory bounds them:
+/// H200 (runs 3 and 5 in `docs/hopper-notes.md`); shared memory bounds them:
 /// Q tile + 2 · stages · blockN · headDim · 2 bytes ≤ 227 KiB.
 ///
 /// Why a seqlen bucket for causal: a persistent grid (one CTA per SM walking tiles
@@ -145,21 +145,20 @@ public enum HopperBlockTable {
   public static func entry(headDim: Int, causal: Bool, seqlenK: Int = 4096) -> Entry {
     switch (headDim, causal) {
     case (64, false):
+      // Cross-tile overlap: 7% at seqlen 512, 1.5% at 1k; from 2k on it costs 1–4% (run 5).
       return Entry(
-        blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true, crossTile: true)
+        blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true,
+        crossTile: seqlenK <= 1024)
     case (64, true):
-      if seqlenK <= 1024 {
-        return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true, crossTile: true)
-      }
-      if seqlenK <= 4096 {
-        return Entry(
-          blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true,
-          crossTile: true)
-      }
-      return Entry(blockN: 128, stages: 4, pingPong: true, persistent: false, consumerWarpgroups: 3, trimTail: true)
+      if seqlenK <= 1024 { return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true) }
+      return Entry(
+        blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
     case (128, false):
-      return Entry(blockN: 144, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true)
+      // blockN 128 at ≤ 2k: 3% faster than 176 at 512 and 2k (run 5); 176 from 4k on.
+      if seqlenK <= 2048 { return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true) }
+      return Entry(blockN: 176, stages: 2, pingPong: true, persistent: true, trimTail: true)
     case (128, true):
+      // Cross-tile overlap at ≤ 2k: 3.5% / 2.5% / 1% faster at 512 / 1k / 2k (run 5).
       if seqlenK <= 2048 {
         return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true)
       }
