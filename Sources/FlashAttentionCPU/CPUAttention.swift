@@ -24,7 +24,7 @@ public enum CPUAttention {
     let lanes = try resolveThreads(threads)
     switch algorithm {
     case .flash:
-      FlashForward(problem: problem, q: q, k: k, v: v, output: output, lse: lse).run(threads: lanes)
+      FlashForward(problem: problem, q: q, k: k, v: v, output: output, lse: lse, threads: lanes).run(threads: lanes)
     case .standard:
       try StandardAttention<Scalar>.checkMemory(problem, budget: CPUMachine.memoryBudget)
       StandardAttention<Scalar>(problem: problem, threads: lanes)
@@ -55,7 +55,7 @@ public enum CPUAttention {
     case .flash:
       FlashBackward(
         problem: problem, q: q, k: k, v: v, output: output, dOutput: dOutput, lse: lse,
-        dq: dq, dk: dk, dv: dv
+        dq: dq, dk: dk, dv: dv, threads: lanes
       ).run(threads: lanes)
     case .standard:
       try StandardAttention<Scalar>.checkMemory(problem, budget: CPUMachine.memoryBudget)

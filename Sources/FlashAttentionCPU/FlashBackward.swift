@@ -36,7 +36,8 @@ struct FlashBackward<Scalar: TensorScalar> {
   init(
     problem: AttentionProblem, q: TensorView<Scalar>, k: TensorView<Scalar>, v: TensorView<Scalar>,
     output: TensorView<Scalar>, dOutput: TensorView<Scalar>, lse: UnsafePointer<Float>,
-    dq: MutableTensorView<Scalar>, dk: MutableTensorView<Scalar>, dv: MutableTensorView<Scalar>
+    dq: MutableTensorView<Scalar>, dk: MutableTensorView<Scalar>, dv: MutableTensorView<Scalar>,
+    threads: Int
   ) {
     self.problem = problem
     self.q = q
@@ -48,7 +49,16 @@ struct FlashBackward<Scalar: TensorScalar> {
     self.dq = dq
     self.dk = dk
     self.dv = dv
-    tile = TileShape(headDim: problem.headDim)
+    tile = TileShape(headDim: problem.headDim, keys: Self.keys(problem, threads: threads))
+  }
+
+  /// Keys per block: 128 when that still gives every lane about four work items, else 64. The
+  /// key block stays resident while Q and dO stream past, so larger key blocks halve that
+  /// traffic (measured on one core, seqlen 2048, headDim 128: ~3% faster than 64); the lane's
+  /// tiles stay within L2 (≈ 450 KiB at headDim 128).
+  static func keys(_ p: AttentionProblem, threads: Int) -> Int {
+    let items = p.batch * p.keyValueHeads * ((p.seqlenK + 127) / 128)
+    return items >= 4 * threads ? 128 : 64
   }
 
   struct LaneTiles {

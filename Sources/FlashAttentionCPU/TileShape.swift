@@ -1,10 +1,10 @@
 /// Block sizes of the tiled kernels.
 ///
-/// 64 query rows × 64 keys. The forward's working set per lane — the transposed query block
-/// Qᵀ (headDim × 64), the score tile Sᵀ (64 × 64), the output accumulator (64 × headDim) and the
-/// K/V rows being read (64 × headDim each) — is 4 × 64 × 128 + 64 × 64 floats = 144 KiB at
-/// headDim 128 (80 KiB at 64): it stays in the 1 MiB L2 of a core here, and the register
-/// kernel's B operand (Qᵀ at 32 KiB, or one V block) in the 48 KiB L1.
+/// 64 keys per block; 64 query rows in the backward, up to 256 in the forward
+/// (`FlashForward.queryRows`). The forward's working set per lane at 256 rows and headDim 128 —
+/// Qᵀ (128 × 256), Sᵀ (64 × 256), the O accumulator (256 × 128) and the packed K and V blocks
+/// (64 × 128 each) — is 416 KiB, within the 1 MiB L2 of a core here; the backward's at 64 rows
+/// is about 260 KiB.
 struct TileShape: Sendable {
   /// Query rows per block; also the leading dimension of Qᵀ and Sᵀ tiles (a multiple of 16, as
   /// the column kernels require).

@@ -15,6 +15,20 @@ import Testing
     #expect(outcome.errors.count == VerifiedQuantity.allCases.count)
   }
 
+  /// On one lane, enough work items make the forward take 256-row query blocks and the backward
+  /// 128-key blocks (the grid above, on all cores, mostly runs the 64- and 128-row ones): odd
+  /// lengths, GQA, both masks, both dtypes.
+  @Test(arguments: [AttentionMask.none, .causal])
+  func largestBlocksMatchReference(_ mask: AttentionMask) throws {
+    let p = try AttentionProblem(
+      batch: 1, queryHeads: 4, keyValueHeads: 2, seqlenQ: 520, seqlenK: 530, headDim: 24, mask: mask)
+    let verifier = AttentionVerifier(backend: CPUBackend(threads: 1))
+    for dtype in [DType.float32, .float16] {
+      let outcome = verifier.verify(VerificationCase(name: "520x530 GQA 4/2 d24", problem: p), dtype: dtype)
+      #expect(outcome.status == .passed, "\(outcome.tableRow)")
+    }
+  }
+
   @Test func bfloat16InputsAreComputedInFloat32() throws {
     let p = try AttentionProblem(batch: 1, queryHeads: 2, seqlenQ: 33, seqlenK: 47, headDim: 24, mask: .causal)
     let q = AnyTensor(Tensor<Float>(shape: p.queryShape.dimensions, randomIn: -1...1, seed: 1)).converted(to: .bfloat16)
