@@ -60,6 +60,12 @@ public struct CostModel: Sendable {
   public var prepareSecondsPerElement: Double
   /// Warm-up + timed runs per configuration.
   public var runsPerCase: Int
+  /// Seconds per byte of S and P a materialising (standard or naive) implementation
+  /// writes per run: past the caches its time follows memory, not FLOPs, which a small
+  /// calibration problem does not show. 0.5 ns/byte was measured on the 2-core machine
+  /// here (B2 H32 N2048: 2.1 GB, about 1 s of a 2.4 s run); elsewhere the runner's
+  /// wall-time correction adjusts it.
+  public var secondsPerMaterialisedByte = 0.5e-9
 
   public init(rates: [String: Double], prepareSecondsPerElement: Double, runsPerCase: Int) {
     self.rates = rates
@@ -86,6 +92,9 @@ public struct CostModel: Sendable {
       let asRun = impl.isPyTorch ? Implementation.standard : impl
       total += elements * prepareSecondsPerElement
       total += Double(runsPerCase) * c.flops / rate(asRun, c.pass)
+      if asRun == .standard {
+        total += Double(runsPerCase) * Double(c.standardScoreBytes) * secondsPerMaterialisedByte
+      }
     }
     return total
   }
