@@ -118,42 +118,47 @@ public enum BudgetPlanner {
     let target = budgetSeconds * 0.9
     guard original > target else { return plan }
 
-    var best = plan
-    var factor = 1
+    // Try every batch divisor 1, 2, 4, … and keep the one that, after dropping the
+    // costliest configurations to fit, measures the most configurations; on a tie the
+    // smaller divisor (the shapes closer to the preset's own) wins.
+    func dropToFit(_ p: BenchPlan) throws(AttentionError) -> (kept: Int, dropped: [(BenchCase, Double)]) {
+      let items = try p.items()
+      var t = items.reduce(0) { $0 + cost.seconds($1.benchCase, implementations: $1.implementations + extra($1)) }
+      let byCost = items.map { ($0.benchCase, cost.seconds($0.benchCase, implementations: $0.implementations + extra($0))) }
+        .sorted { $0.1 > $1.1 }
+      var dropped: [(BenchCase, Double)] = []
+      for (c, s) in byCost where t > target && dropped.count < items.count - 1 {
+        dropped.append((c, s))
+        t -= s
+      }
+      return (items.count - dropped.count, dropped)
+    }
     let maxBatch = try plan.items().map(\.benchCase.batch).max() ?? 1
-    var bestTotal = original
-    while bestTotal > target, factor < maxBatch {
-      let next = scaled(plan, batchDivisor: factor * 2)
-      let nextTotal = try total(next)
-      // Stop halving once it no longer helps (what is left is batch sweeps and batch-1
-      // shapes): dropping configurations is the next step.
-      guard nextTotal < bestTotal * 0.97 else { break }
-      factor *= 2
-      best = next
-      bestTotal = nextTotal
+    var factor = 1
+    var best = plan
+    var bestFit = try dropToFit(plan)
+    var divisor = 2
+    while divisor <= max(1, maxBatch) {
+      let candidate = scaled(plan, batchDivisor: divisor)
+      let fit = try dropToFit(candidate)
+      if fit.kept > bestFit.kept {
+        factor = divisor
+        best = candidate
+        bestFit = fit
+      }
+      if fit.dropped.isEmpty { break }  // everything fits: smaller batches gain nothing
+      divisor *= 2
     }
     var notes = plan.notes
     let estimate = { (s: Double) in String(format: "%.0f s", s) }
     if factor > 1 {
       notes.append(
         "Scaled to the \(estimate(budgetSeconds)) budget (--max-seconds): every batch divided by \(factor) "
-          + "(floor 1); the full preset was estimated at \(estimate(original)) here.")
+          + "(floor 1; a sweep over batch by at most its smallest value); the full preset was estimated at "
+          + "\(estimate(original)) here.")
     }
-    // Still too long: drop the costliest configurations, keeping at least one.
-    let items = try best.items()
-    var t = try total(best)
-    var dropped: [(BenchCase, Double)] = []
-    if t > target {
-      let byCost = items.map { ($0, cost.seconds($0.benchCase, implementations: $0.implementations + extra($0))) }
-        .sorted { $0.1 > $1.1 }
-      var drop = Set<BenchCase>()
-      for (item, s) in byCost where t > target && drop.count < items.count - 1 {
-        drop.insert(item.benchCase)
-        dropped.append((item.benchCase, s))
-        t -= s
-      }
-      best.skipped = drop
-    }
+    let dropped = bestFit.dropped
+    best.skipped = Set(dropped.map(\.0))
     if !dropped.isEmpty {
       let list = dropped.map { "\($0.0) (est. \(estimate($0.1)))" }.joined(separator: "; ")
       notes.append("Skipped \(dropped.count) configuration(s) that did not fit the budget: \(list).")
