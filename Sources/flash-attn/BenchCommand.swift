@@ -170,7 +170,13 @@ struct BenchCommand: ParsableCommand {
 
     if withPyTorch {
       let measured = Set(records.compactMap(\.benchCase))
-      let items = try plan.items().filter { measured.contains($0.benchCase) && $0.implementations.contains(.standard) }
+      // PyTorch rows join the experiments that compare against a baseline (those running our
+      // standard attention); with `--impl flash` alone there is no such experiment, so they
+      // join every one rather than none.
+      let comparesBaselines = ours.contains(.standard)
+      let items = try plan.items().filter {
+        measured.contains($0.benchCase) && (!comparesBaselines || $0.implementations.contains(.standard))
+      }
       if let script = PyTorchBridge.findScript(explicit: pytorchScript) {
         if let version = PyTorchBridge.torchVersion(python: python, script: script) {
           progress.note("bench: PyTorch \(version): \(items.count) configurations through \(script)")
