@@ -116,12 +116,6 @@ void fa_scale(float *x, long n, float s) { fa_kernels()->scale(x, n, s); }
 void fa_online_softmax_columns(float *s, int rows, int columns, long ld, float *m, float *l, float *alpha) {
   fa_kernels()->online_softmax_columns(s, rows, columns, ld, m, l, alpha);
 }
-void fa_probabilities_columns(float *s, int rows, int columns, long ld, const float *shift) {
-  fa_kernels()->probabilities_columns(s, rows, columns, ld, shift);
-}
-void fa_dscores_columns(float *dp, const float *p, int rows, int columns, long ld, const float *d, float scale) {
-  fa_kernels()->dscores_columns(dp, p, rows, columns, ld, d, scale);
-}
 void fa_probabilities_rows(float *s, int rows, int columns, long ld, const float *shift) {
   fa_kernels()->probabilities_rows(s, rows, columns, ld, shift);
 }

@@ -310,24 +310,6 @@ static void FA_NS(online_softmax_columns)(float *s, int rows, int cols, long ld,
   }
 }
 
-static void FA_NS(probabilities_columns)(float *s, int rows, int cols, long ld, const float *shift) {
-  for (int c = 0; c < cols; c += FA_VL) {
-    VF sh = LD(shift + c);
-    for (int r = 0; r < rows; r++) ST(s + r * ld + c, FA_NS(vexp)(LD(s + r * ld + c) - sh));
-  }
-}
-
-static void FA_NS(dscores_columns)(float *dp, const float *p, int rows, int cols, long ld, const float *d,
-                                   float scale) {
-  for (int c = 0; c < cols; c += FA_VL) {
-    VF dv = LD(d + c);
-    for (int r = 0; r < rows; r++) {
-      VF x = LD(p + r * ld + c) * (LD(dp + r * ld + c) - dv);
-      ST(dp + r * ld + c, x * scale);
-    }
-  }
-}
-
 // MARK: Row (key) steps on score tiles S (query rows × keys) of the backward
 
 static void FA_NS(probabilities_rows)(float *s, int rows, int cols, long ld, const float *shift) {
@@ -350,8 +332,8 @@ static void FA_NS(dscores_rows)(float *dp, const float *p, int rows, int cols, l
 
 const struct fa_kernel_table FA_NS(table) = {
     FA_NS(gemm), FA_NS(transpose), FA_NS(transpose_f16), FA_NS(f16_to_f32), FA_NS(f32_to_f16),
-    FA_NS(max), FA_NS(exp_sum), FA_NS(scale), FA_NS(online_softmax_columns),
-    FA_NS(probabilities_columns), FA_NS(dscores_columns), FA_NS(probabilities_rows), FA_NS(dscores_rows),
+    FA_NS(max), FA_NS(exp_sum), FA_NS(scale), FA_NS(online_softmax_columns), FA_NS(probabilities_rows),
+    FA_NS(dscores_rows),
     FA_NS(gemm_scaled),
 };
 

@@ -14,8 +14,6 @@ struct fa_kernel_table {
   float (*exp_sum)(float *, long, float);
   void (*scale)(float *, long, float);
   void (*online_softmax_columns)(float *, int, int, long, float *, float *, float *);
-  void (*probabilities_columns)(float *, int, int, long, const float *);
-  void (*dscores_columns)(float *, const float *, int, int, long, const float *, float);
   void (*probabilities_rows)(float *, int, int, long, const float *);
   void (*dscores_rows)(float *, const float *, int, int, long, const float *, float);
   void (*gemm_scaled)(int, int, int, const float *, long, long, const float *, long, float *, long, int,

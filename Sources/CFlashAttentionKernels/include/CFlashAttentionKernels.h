@@ -3,9 +3,10 @@
 // PyTorch do — so the package needs no compiler flags and runs on any x86-64 or arm64.
 //
 // Conventions: row-major float32 tiles; `ld*` are leading dimensions (elements); lengths are
-// element counts. "Columns" functions work on transposed score tiles Sᵀ (keys × query rows),
-// whose rows are vectors across query rows; they process `columns` elements of each row, which
-// must be a multiple of 16 (pad the tiles; padded lanes compute harmless values).
+// element counts. The softmax-step functions (`*_columns`, `*_rows`) process `columns` elements
+// of each tile row, which must be a multiple of 16 (pad the tiles; padded lanes compute harmless
+// values). "Columns" functions work on transposed score tiles Sᵀ (keys × query rows), whose rows
+// are vectors across query rows.
 #ifndef C_FLASH_ATTENTION_KERNELS_H
 #define C_FLASH_ATTENTION_KERNELS_H
 
@@ -68,14 +69,10 @@ void fa_scale(float *x, long n, float s);
 /// output row must be rescaled by. A column that has seen only −∞ keeps m = −∞, l = 0.
 void fa_online_softmax_columns(float *s_t, int rows, int columns, long ld, float *m, float *l,
                                float *alpha);
-/// Pᵀ = exp(Sᵀ − shift[c]) in place (masked entries −∞ give 0; shift +∞ gives 0).
-void fa_probabilities_columns(float *s_t, int rows, int columns, long ld, const float *shift);
-/// dSᵀ = scale · Pᵀ ∘ (dPᵀ − d[c]), written over dPᵀ.
-void fa_dscores_columns(float *dp_t, const float *p_t, int rows, int columns, long ld,
-                        const float *d, float scale);
 
-/// Row versions for score tiles S (query rows × keys) with one value per row:
-/// P = exp(S − shift[r]) in place; dS = scale · P ∘ (dP − d[r]) written over dP.
+/// The backward's steps on score tiles S (query rows × keys) with one value per row:
+/// P = exp(S − shift[r]) in place (masked entries −∞ give 0; a shift of +∞ gives 0);
+/// dS = scale · P ∘ (dP − d[r]) written over dP.
 void fa_probabilities_rows(float *s, int rows, int columns, long ld, const float *shift);
 void fa_dscores_rows(float *dp, const float *p, int rows, int columns, long ld, const float *d, float scale);
 
