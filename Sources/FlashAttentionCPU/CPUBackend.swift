@@ -33,10 +33,8 @@ public final class CPUBackend: AttentionBackend {
   ) throws(AttentionError) -> ForwardResult {
     let storage = storage(for: q, requested: dtype)
     try check(problem, algorithm: algorithm, dtype: storage)
-    try Self.checkShape(q, problem.queryShape, "q")
-    try Self.checkShape(k, problem.keyValueShape, "k")
-    try Self.checkShape(v, problem.keyValueShape, "v")
-    let lse = Tensor<Float>(shape: [problem.batch, problem.queryHeads, problem.seqlenQ], repeating: .nan)
+    try problem.checkForwardInputs(q: q, k: k, v: v)
+    let lse = Tensor<Float>(shape: problem.lseShape, repeating: .nan)
     let output: AnyTensor
     switch storage {
     case .float16:
@@ -54,15 +52,7 @@ public final class CPUBackend: AttentionBackend {
   ) throws(AttentionError) -> BackwardResult {
     let storage = storage(for: q, requested: dtype)
     try check(problem, algorithm: algorithm, dtype: storage)
-    try Self.checkShape(q, problem.queryShape, "q")
-    try Self.checkShape(k, problem.keyValueShape, "k")
-    try Self.checkShape(v, problem.keyValueShape, "v")
-    try Self.checkShape(output, problem.queryShape, "output")
-    try Self.checkShape(dOutput, problem.queryShape, "dOutput")
-    let lseShape = [problem.batch, problem.queryHeads, problem.seqlenQ]
-    guard lse.shape == lseShape else {
-      throw .shapeMismatch(argument: "lse", shape: lse.shape, expected: "(batch, queryHeads, seqlenQ) = \(lseShape)")
-    }
+    try problem.checkBackwardInputs(q: q, k: k, v: v, output: output, dOutput: dOutput, lse: lse)
     let result: (AnyTensor, AnyTensor, AnyTensor)
     switch storage {
     case .float16:
@@ -92,12 +82,6 @@ public final class CPUBackend: AttentionBackend {
   }
 
   // MARK: Helpers
-
-  static func checkShape(_ t: AnyTensor, _ expected: TensorShape, _ name: String) throws(AttentionError) {
-    guard t.shape == expected.dimensions else {
-      throw .shapeMismatch(argument: name, shape: t.shape, expected: expected.description)
-    }
-  }
 
   /// `t` as a `Tensor<S>` (converted when its dtype differs).
   static func typed<S: TensorScalar>(_ t: AnyTensor, _: S.Type) -> Tensor<S> {

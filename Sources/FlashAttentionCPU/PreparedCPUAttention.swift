@@ -31,7 +31,7 @@ final class PreparedCPUAttention<S: TensorScalar>: PreparedAttention {
     v = Tensor(shape: ks, randomIn: -1...1, seed: seed &+ 2)
     dOutput = Tensor(shape: qs, randomIn: -1...1, seed: seed &+ 3)
     output = Tensor(shape: qs, repeating: S(0))
-    lse = Tensor(shape: [problem.batch, problem.queryHeads, problem.seqlenQ], repeating: 0)
+    lse = Tensor(shape: problem.lseShape, repeating: 0)
     if pass == .forward {
       dq = nil
       dk = nil

@@ -60,21 +60,13 @@ public final class CUDABackend: AttentionBackend, @unchecked Sendable {
     }
   }
 
-  private func checkShape(_ t: AnyTensor, _ expected: TensorShape, _ name: String) throws(AttentionError) {
-    guard t.shape == expected.dimensions else {
-      throw .shapeMismatch(argument: name, shape: t.shape, expected: expected.description)
-    }
-  }
-
   public func forward(
     _ problem: AttentionProblem, algorithm: AttentionAlgorithm, q: AnyTensor, k: AnyTensor, v: AnyTensor,
     dtype: DType?
   ) throws(AttentionError) -> ForwardResult {
     let dt = computeDType(dtype, q.dtype)
     try check(problem, algorithm: algorithm, dtype: dt)
-    try checkShape(q, problem.queryShape, "q")
-    try checkShape(k, problem.keyValueShape, "k")
-    try checkShape(v, problem.keyValueShape, "v")
+    try problem.checkForwardInputs(q: q, k: k, v: v)
     let allocator = runtime.allocator
     let (qd, kd, vd) = try cuda { () throws(CUDAError) in
       (
@@ -91,7 +83,7 @@ public final class CUDABackend: AttentionBackend, @unchecked Sendable {
       let lse = try run.lse.floats()
       return ForwardResult(
         output: try run.output.download(as: q.dtype),
-        lse: Tensor(shape: [problem.batch, problem.queryHeads, problem.seqlenQ], elements: lse))
+        lse: Tensor(shape: problem.lseShape, elements: lse))
     }
   }
 
@@ -101,15 +93,7 @@ public final class CUDABackend: AttentionBackend, @unchecked Sendable {
   ) throws(AttentionError) -> BackwardResult {
     let dt = computeDType(dtype, q.dtype)
     try check(problem, algorithm: algorithm, dtype: dt)
-    try checkShape(q, problem.queryShape, "q")
-    try checkShape(k, problem.keyValueShape, "k")
-    try checkShape(v, problem.keyValueShape, "v")
-    try checkShape(output, problem.queryShape, "output")
-    try checkShape(dOutput, problem.queryShape, "dOutput")
-    guard lse.shape == [problem.batch, problem.queryHeads, problem.seqlenQ] else {
-      throw .shapeMismatch(
-        argument: "lse", shape: lse.shape, expected: "(\(problem.batch), \(problem.queryHeads), \(problem.seqlenQ))")
-    }
+    try problem.checkBackwardInputs(q: q, k: k, v: v, output: output, dOutput: dOutput, lse: lse)
     let allocator = runtime.allocator
     let lseShape = AttentionRun.lseShape(problem)
     let tensors = try cuda { () throws(CUDAError) in

@@ -57,7 +57,7 @@ struct BackwardCommand: ParsableCommand {
       let lseFile = InputFile(option: "--lse", path: lsePath)
       let lse = try lseFile.readFloat32()
       try InputShapes.require(
-        lseFile, lse.shape, equals: [problem.batch, problem.queryHeads, problem.seqlenQ],
+        lseFile, lse.shape, equals: problem.lseShape,
         like: "(batch, heads, seqlenQ) of \(inputs.qFile.label)")
       givenLSE = lse
     }
