@@ -6,43 +6,11 @@
 Prints one line per kernel with ptxas's registers / spills / warnings, writes OUT_DIR/NAME.cubin,
 and with --sass checks the SASS (via cuobjdump next to libnvrtc, or on PATH) for HGMMA and UTMALDG.
 """
-import ctypes, glob, os, re, shutil, subprocess, sys, json
+import glob, os, shutil, subprocess, sys
 
-def find_nvrtc(explicit):
-    cands = [explicit] if explicit else []
-    cands += glob.glob("/tmp/nvrtc-hopper/nvidia/cu13/lib/libnvrtc.so.*")
-    cands += glob.glob("/usr/local/cuda/lib64/libnvrtc.so*")
-    import site
-    for sp in site.getsitepackages():
-        cands += glob.glob(os.path.join(sp, "nvidia/*/lib/libnvrtc.so.*"))
-    cands += ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
-    for c in cands:
-        if not c or "alt" in os.path.basename(c):
-            continue
-        try:
-            return ctypes.CDLL(c), c
-        except OSError:
-            pass
-    sys.exit("libnvrtc not found")
-
-def compile_one(nv, src, name, opts):
-    prog = ctypes.c_void_p()
-    r = nv.nvrtcCreateProgram(ctypes.byref(prog), src.encode(), (name + ".cu").encode(), 0, None, None)
-    assert r == 0, r
-    copts = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
-    res = nv.nvrtcCompileProgram(prog, len(opts), copts)
-    n = ctypes.c_size_t()
-    nv.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
-    log = ctypes.create_string_buffer(n.value)
-    nv.nvrtcGetProgramLog(prog, log)
-    cubin = None
-    if res == 0:
-        nv.nvrtcGetCUBINSize(prog, ctypes.byref(n))
-        buf = ctypes.create_string_buffer(n.value)
-        nv.nvrtcGetCUBIN(prog, buf)
-        cubin = buf.raw
-    nv.nvrtcDestroyProgram(ctypes.byref(prog))
-    return res, log.value.decode(errors="replace"), cubin
+# NVRTC loading, compiling and the ptxas report are shared with the FA2 kernels' script.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cuda"))
+import nvrtc  # noqa: E402
 
 def main():
     args = sys.argv[1:]
@@ -53,24 +21,21 @@ def main():
     pos = [a for a in args if not a.startswith("--") and a != explicit]
     src_dir, out_dir = pos[0], pos[1]
     os.makedirs(out_dir, exist_ok=True)
-    nv, path = find_nvrtc(explicit)
-    major, minor = ctypes.c_int(), ctypes.c_int()
-    nv.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
-    print(f"nvrtc {major.value}.{minor.value} at {path}")
+    if explicit:
+        os.environ["FLASH_ATTN_NVRTC"] = explicit
+    path = nvrtc.find_nvrtc()
+    print(f"nvrtc {nvrtc.version()} at {path}")
     cuobjdump = shutil.which("cuobjdump") or next(iter(glob.glob(os.path.join(os.path.dirname(path), "../bin/cuobjdump"))), None)
-    opts = ["--gpu-architecture=sm_90a", "-std=c++17", "--ptxas-options=-v", "-lineinfo"]
     failures = 0
     report = []
     for f in sorted(glob.glob(os.path.join(src_dir, "*.cu"))):
         name = os.path.basename(f)[:-3]
-        res, log, cubin = compile_one(nv, open(f).read(), name, opts)
-        regs = re.search(r"Used (\d+) registers", log)
-        spill = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
-        stack = re.search(r"(\d+) bytes stack frame", log)
+        cubin, log = nvrtc.compile_source(open(f).read(), name, "sm_90a")
+        r = nvrtc.parse_report(log)
         warns = [l for l in log.splitlines() if "warning" in l.lower() or "Performance" in l]
-        line = f"{name}: {'OK' if res == 0 else 'FAIL'} regs={regs.group(1) if regs else '?'} " \
-               f"stack={stack.group(1) if stack else '?'} spill={spill.group(1)+'/'+spill.group(2) if spill else '?'}"
-        if res != 0:
+        line = f"{name}: {'OK' if cubin is not None else 'FAIL'} regs={r['registers'] if r['registers'] is not None else '?'} " \
+               f"stack={r['stack']} spill={r['spill_stores']}/{r['spill_loads']}"
+        if cubin is None:
             failures += 1
             print(line); print(log[-4000:]); continue
         open(os.path.join(out_dir, name + ".cubin"), "wb").write(cubin)
