@@ -69,7 +69,8 @@ final class AttentionRun: @unchecked Sendable {
     case .flash:
       let forwardLaunches = try FlashPath.forward(
         problem: problem, dtype: dtype, arch: arch, driver: runtime.device.driver, q: q.ref, k: k.ref, v: v.ref, output: output.ref,
-        lse: lse.buffer.address, multiprocessorCount: runtime.device.properties.multiprocessorCount)
+        lse: lse.buffer.address, multiprocessorCount: runtime.device.properties.multiprocessorCount,
+        tileCounter: runtime.tileCounter.address)
       let runtime = self.runtime
       flashForward = try cuda { () throws(CUDAError) in try runtime.resolve(forwardLaunches) }
       if let dOutput, let dq, let dk, let dv {

@@ -15,7 +15,8 @@ enum FlashPath {
 
   static func forward(
     problem: AttentionProblem, dtype: DType, arch: GPUArch, driver: CUDADriver, q: DeviceTensorRef,
-    k: DeviceTensorRef, v: DeviceTensorRef, output: DeviceTensorRef, lse: UInt64, multiprocessorCount: Int? = nil
+    k: DeviceTensorRef, v: DeviceTensorRef, output: DeviceTensorRef, lse: UInt64, multiprocessorCount: Int? = nil,
+    tileCounter: UInt64? = nil
   ) throws(AttentionError) -> [KernelLaunch] {
     if hopperEnabled, driver.supportsTensorMaps,
       HopperForwardPlanner.unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output)
@@ -23,7 +24,8 @@ enum FlashPath {
     {
       return try HopperForwardPlanner.plan(
         problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, lse: lse,
-        multiprocessorCount: multiprocessorCount, encodeTensorMap: driver.hopperTensorMapEncoder())
+        multiprocessorCount: multiprocessorCount, tileCounter: tileCounter,
+        encodeTensorMap: driver.hopperTensorMapEncoder())
     }
     return try FlashAttentionKernels.forward(
       problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output, lse: lse)

@@ -6,8 +6,10 @@ import Testing
 @Suite struct HopperCodegenTests {
   @Test func catalogCoversEveryHeadDimMaskAndDtype() {
     let kernels = HopperForwardPlanner.catalog()
-    // fp16 and bf16 × (d64: 2 + 2 causal, d128: 2 + 2 causal, d256: 1 + 1 causal)
-    #expect(kernels.count == 2 * 10)
+    // fp16 and bf16 × every distinct kernel of the table (dynamic entries with their static twins)
+    let perDtype = [64, 128, 256].flatMap { d in [false, true].map { HopperBlockTable.entries(headDim: d, causal: $0).count } }
+    #expect(kernels.count == 2 * perDtype.reduce(0, +))
+    #expect(perDtype.allSatisfy { $0 >= 2 })
     #expect(Set(kernels.map(\.name)).count == kernels.count)
     for k in kernels {
       #expect(k.arch == .sm90a)
@@ -98,18 +100,69 @@ import Testing
     #expect(HopperForwardPlanner.persistentGridSize(multiprocessors: 114, queryBlocks: 128) == 113)
   }
 
-  @Test func causalGridDependsOnSeqlenBucket() {
-    // Persistent only where the static schedule keeps K/V in L2 (see HopperBlockTable).
-    #expect(HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 2048).persistent)
-    #expect(!HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 8192).persistent)
-    #expect(HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 16384).persistent)
+  @Test func tableSchedulesShortSequencesRoundRobinAndLongOnesDynamically() {
+    // Round-robin persistent grids (with cross-tile overlap where measured faster) for short
+    // sequences; the atomic tile scheduler for long ones (see HopperBlockTable).
+    let d128Causal2k = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 2048)
+    #expect(d128Causal2k.persistent && d128Causal2k.crossTile && !d128Causal2k.dynamicScheduler)
+    let d128Causal = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 4096)
+    #expect(d128Causal.dynamicScheduler && d128Causal.doubleQ && d128Causal.blockN == 160)
+    let d128 = HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 8192)
+    #expect(!d128.dynamicScheduler && d128.doubleQ && d128.blockN == 160 && d128.persistent)
+    #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 2048).dynamicScheduler)
+    #expect(!HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 8192).persistent)
     #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 4096).consumerWarpgroups == 3)
-    // Cross-tile overlap only where run 5 measured it faster (short sequences).
     #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 1024).crossTile)
-    #expect(!HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 2048).crossTile)
-    #expect(HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 2048).crossTile)
-    #expect(!HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 4096).crossTile)
-    #expect(!HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 512).crossTile)
+    #expect(!HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 16384).crossTile)
+    #expect(!HopperBlockTable.entry(headDim: 64, causal: true, seqlenK: 8192).persistent)
+    #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 512).rescaleBeforePV)
+    // Every entry is a valid kernel, and no dynamic one overlaps tiles (not supported together).
+    for d in [64, 128, 256] {
+      for causal in [false, true] {
+        for e in HopperBlockTable.entries(headDim: d, causal: causal) {
+          let c = HopperForwardConfig.config(dtype: .bfloat16, headDim: d, causal: causal, entry: e)
+          #expect(c.isValid, "\(c)")
+          #expect(!(e.dynamicScheduler && e.crossTile))
+        }
+      }
+    }
+  }
+
+  @Test func dynamicEntriesNeedATileCounterElseTheirStaticTwinRuns() throws {
+    let problem = try AttentionProblem(batch: 2, queryHeads: 16, seqlenQ: 8192, headDim: 128, mask: .causal)
+    let r = contiguousRef(0x10000, problem.queryShape)
+    let encode: TensorMapEncoder = { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
+    let tiles = 2 * 16 * (8192 / 128)
+    // With a counter: the dynamic kernel on one CTA per multiprocessor, the counter's address in
+    // the parameters.
+    let dynamic = try #require(
+      try HopperForwardPlanner.plan(
+        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
+        multiprocessorCount: 132, tileCounter: 0xABC0, encodeTensorMap: encode
+      ).first)
+    #expect(dynamic.entryPoint.contains("_dyn"))
+    #expect(dynamic.grid == Dim3(132))
+    let counter = dynamic.parameterBlock[HopperForwardSource.ParamsLayout.tileCounter..<HopperForwardSource.ParamsLayout.tileCounter + 8]
+      .withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    #expect(counter == 0xABC0)
+    // Without one: the same blocks, tiles dealt statically (one CTA per tile under causal).
+    let fallback = try #require(
+      try HopperForwardPlanner.plan(
+        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
+        multiprocessorCount: 132, encodeTensorMap: encode
+      ).first)
+    #expect(!fallback.entryPoint.contains("_dyn"))
+    #expect(fallback.grid == Dim3(tiles))
+    #expect(HopperForwardPlanner.catalog().contains { $0.name == fallback.entryPoint })
+    // A dynamic variant asked for explicitly without a counter is refused, not launched.
+    let explicit = HopperForwardConfig(
+      dtype: .bfloat16, headDim: 128, blockN: 128, stages: 2, causal: true, pingPong: true, trimTail: true,
+      dynamicScheduler: true)
+    #expect(throws: AttentionError.self) {
+      try HopperForwardPlanner.plan(
+        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
+        config: explicit, multiprocessorCount: 132, encodeTensorMap: encode)
+    }
   }
 
   @Test func unsupportedProblemsNameTheReason() throws {
@@ -147,6 +200,7 @@ import Testing
         "stages": c.stages, "causal": c.causal, "pingPong": c.pingPong,
         "smem": c.sharedMemoryBytes, "threads": c.threadsPerBlock,
         "blockM": c.blockM, "trimTail": c.trimTail, "consumers": c.consumerWarpgroups,
+        "dynamic": c.dynamicScheduler,
         "tuned": HopperBlockTable.entries(headDim: c.headDim, causal: c.causal).contains {
           HopperForwardConfig.config(dtype: c.dtype, headDim: c.headDim, causal: c.causal, entry: $0) == c
         },
@@ -166,7 +220,8 @@ import Testing
           let launch = try #require(
             try HopperForwardPlanner.plan(
               problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-              multiprocessorCount: 132, encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
+              multiprocessorCount: 132, tileCounter: 0x30000,
+              encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
             ).first)
           plans.append(["headDim": d, "causal": causal, "seqlen": n, "kernel": launch.entryPoint, "ctas": launch.grid.x])
         }

@@ -73,7 +73,17 @@ def make_params(k, q, kk, v, o, lse, scale, ctas=None):
     tiles = mblocks * Hq * B
     struct.pack_into("<QQqqqiiiiifi", buf, 384, o.data_ptr(), lse.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
                      Nq, Nk, Hq, Hq // Hkv, mblocks, scale * 1.4426950408889634, tiles)
+    struct.pack_into("<Q", buf, 456, tile_counter().data_ptr())
+    if m.get("dynamic") and ctas == "dyn":
+        ctas = NUM_SMS
     return buf, (tiles if ctas is None else min(tiles, ctas), 1, 1)
+
+_COUNTER = []
+def tile_counter():
+    """int32[2] for the dynamically scheduled kernels: zero once; each launch leaves it zero."""
+    if not _COUNTER:
+        _COUNTER.append(torch.zeros(4, dtype=torch.int32, device="cuda"))
+    return _COUNTER[0]
 
 def coprime_grid(sms, mblocks):
     """HopperForwardPlanner.persistentGridSize."""
@@ -196,14 +206,16 @@ def run_check(kernels, args):
                 (lse[~masked] - lse_ref[~masked].float()).abs().max().item() < 2e-3 if (~masked).any() else True)
             zero_ok = (o.permute(0, 2, 1, 3)[masked] == 0).all().item() if masked.any() else True
             tol = 2 * base_err + 1e-4
-            ok = finite_ok and lse_ok and zero_ok and err <= tol
+            # a dynamically scheduled launch must leave its tile counter at zero for the next one
+            counter_ok = not m.get("dynamic") or tile_counter()[:2].abs().sum().item() == 0
+            ok = finite_ok and lse_ok and zero_ok and counter_ok and err <= tol
             worst = max(worst, err)
             rows.append(dict(kernel=m["name"], shape=[B, Hq, Hkv, Nq, Nk], ctas=ctas, err=err, base_err=base_err, ok=ok,
                              lse_ok=lse_ok, finite=finite_ok))
             if not ok:
                 failures += 1
                 print(f"FAIL {m['name']} B={B} H={Hq}/{Hkv} N={Nq}x{Nk} ctas={ctas}: err={err:.3e} base={base_err:.3e} "
-                      f"finite={finite_ok} lse_ok={lse_ok} zero_rows_ok={zero_ok}", flush=True)
+                      f"finite={finite_ok} lse_ok={lse_ok} zero_rows_ok={zero_ok} counter_ok={counter_ok}", flush=True)
         print(f"{'ok  ' if all(r['ok'] for r in rows if r['kernel']==m['name']) else 'FAIL'} {m['name']:<58} regs={k.regs} worst_err={worst:.2e}", flush=True)
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
@@ -280,9 +292,14 @@ def run_bench(kernels, args):
                         fns["ours:" + m["name"] + f"@{grid[0]}"] = (
                             lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
                         continue
-                    for mode in args.grids.split(","):
+                    modes = args.grids.split(",")
+                    if args.grids == "auto":  # HopperBlockTable's rule: long causal on one CTA per tile
+                        modes = ["tile"] if causal and N >= 4096 and D != 64 or (causal and N >= 8192) else ["coprime"]
+                    if m.get("dynamic"):
+                        modes = ["dyn"]
+                    for mode in modes:
                         mblocks = (N + m["blockM"] - 1) // m["blockM"]
-                        ctas = None if mode == "tile" else (NUM_SMS if mode == "persist" else coprime_grid(NUM_SMS, mblocks))
+                        ctas = {"tile": None, "persist": NUM_SMS, "dyn": "dyn"}.get(mode, coprime_grid(NUM_SMS, mblocks))
                         params, grid = make_params(kern, q, k, v, o, lse, scale, ctas)
                         launch(kern, params, grid); sync_with_timeout()
                         fns[m["name"] + ("" if mode == "tile" else "+" + mode)] = (
@@ -315,16 +332,39 @@ def run_tiny(kernels, args):
         o_ref, _ = reference(q, kk, v, m["causal"], 1 / math.sqrt(D))
         print(f"tiny {m['name']}: err={rel(o, o_ref):.2e}", flush=True)
 
+def run_probe(kernels, args):
+    """One launch of each selected kernel and one cuDNN SDPA call per shape, for ncu: bf16, hidden 2048,
+    16k tokens, the grid --grids auto would choose."""
+    torch.manual_seed(5)
+    for D in [int(x) for x in args.head_dims.split(",")]:
+        H = 2048 // D
+        for N in [int(x) for x in args.seqlens.split(",")]:
+            B = max(1, 16384 // N)
+            q, k, v = (torch.randn(B, N, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+            o = torch.empty_like(q); lse = torch.empty(B, H, N, device="cuda")
+            for causal in [False, True]:
+                for kern in kernels:
+                    m = kern.meta
+                    if m["headDim"] != D or m["causal"] != causal or m["dtype"] != "bf16":
+                        continue
+                    mblocks = (N + m["blockM"] - 1) // m["blockM"]
+                    tile = causal and (N >= 4096 and D != 64 or N >= 8192)
+                    ctas = "dyn" if m.get("dynamic") else (None if tile else coprime_grid(NUM_SMS, mblocks))
+                    params, grid = make_params(kern, q, k, v, o, lse, 1 / math.sqrt(D), ctas)
+                    launch(kern, params, grid); sync_with_timeout()
+                sdpa(q, k, v, causal, 1 / math.sqrt(D), "cudnn"); torch.cuda.synchronize()
+                print(f"probe D={D} N={N} causal={causal} done", flush=True)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--mode", default="check", choices=["check", "bench", "tiny"])
+    ap.add_argument("--mode", default="check", choices=["check", "bench", "tiny", "probe"])
     ap.add_argument("--only", default="")
     ap.add_argument("--json", default="")
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--head-dims", default="64,128,256")
     ap.add_argument("--seqlens", default="512,1024,2048,4096,8192,16384")
-    ap.add_argument("--grids", default="tile,persist")
+    ap.add_argument("--grids", default="tile,persist", help="comma list of tile,persist,coprime; or auto; or planned")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--ctas", type=int, default=None, help="tiny mode: persistent grid size")
     args = ap.parse_args()
@@ -342,6 +382,8 @@ def main():
         sys.exit(1 if run_check(kernels, args) else 0)
     elif args.mode == "bench":
         run_bench(kernels, args)
+    elif args.mode == "probe":
+        run_probe(kernels, args)
     else:
         run_tiny(kernels, args)
 

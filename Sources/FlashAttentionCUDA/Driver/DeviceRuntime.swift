@@ -9,6 +9,10 @@ public final class DeviceRuntime: @unchecked Sendable {
   public let cache: KernelCache
   /// The arch kernels are compiled for (`sm_90a` on Hopper).
   public let arch: GPUArch
+  /// Two int32 that the Hopper forward's dynamically scheduled kernels claim tiles from:
+  /// zero here, and zero again at the end of every such launch. One per runtime because the
+  /// runtime has one stream: its launches never overlap.
+  public let tileCounter: DeviceBuffer
   private let modules = Mutex<[String: CUDAModule]>([:])
   private let cublasHandle = Mutex<CUBLASHandle?>(nil)
 
@@ -24,6 +28,8 @@ public final class DeviceRuntime: @unchecked Sendable {
     // A blocking stream: it stays ordered with the legacy default stream, on which the
     // synchronous copies and memsets (`cuMemcpyHtoD`, `cuMemsetD16`) run.
     stream = try CUDAStream(device: device, nonBlocking: false)
+    tileCounter = try allocator.allocate(byteCount: 16)
+    try tileCounter.fill(byte: 0)
   }
 
   /// The function `entryPoint` of `kernel`, compiled (or taken from the cache) and loaded.

@@ -28,7 +28,24 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// Issue the next tile's first Q·Kᵀ under this tile's last P·V and epilogue (persistent
   /// grids); needs a second Q buffer.
   public var crossTile: Bool
-  public var queryBuffers: Int { crossTile ? 2 : 1 }
+  /// Rescale O by the previous block's softmax factor right before its P·V is issued, while
+  /// the Q·Kᵀ just issued runs (FlashAttention-3's order), instead of after the softmax.
+  public var rescaleBeforePV: Bool
+  /// Two P register arrays used in turn, so converting P_j never waits for the P·V that reads
+  /// P_{j-1} (see `HopperForwardSource.steadyLoop`).
+  public var alternatingP: Bool
+  /// The softmax writes P (packed) straight from S instead of exponentiating S in place, so
+  /// no wgmma accumulator register is written while a P·V runs. Needs `alternatingP`.
+  public var directP: Bool
+  /// Tiles are claimed from a global atomic counter (persistent grids; `tileCounter` in the
+  /// launch) instead of dealt round-robin. Not with `crossTile` (measured 0.6–0.75× of the
+  /// same kernel without: the consumer waits for the claimed tile's Q while it holds the
+  /// ping-pong turn), and only with 2 consumer warpgroups (compute-sanitizer's racecheck
+  /// reported the tile hand-over of the 3-warpgroup kernel, run 9; not analysed further).
+  public var dynamicScheduler: Bool
+  /// Two Q buffers without cross-tile overlap: the next tile's Q loads while this tile runs.
+  public var doubleQ: Bool
+  public var queryBuffers: Int { crossTile || doubleQ ? 2 : 1 }
 
   /// The wgmma N widths the Q·Kᵀ product is generated for.
   public var queryKeyWidths: [Int] { [blockN] }
@@ -52,8 +69,14 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
 
   public init(
     dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
-    trimTail: Bool = false, crossTile: Bool = false
+    trimTail: Bool = false, crossTile: Bool = false, rescaleBeforePV: Bool = false,
+    alternatingP: Bool = false, directP: Bool = false, dynamicScheduler: Bool = false, doubleQ: Bool = false
   ) {
+    self.dynamicScheduler = dynamicScheduler
+    self.doubleQ = doubleQ
+    self.directP = directP
+    self.alternatingP = alternatingP
+    self.rescaleBeforePV = rescaleBeforePV
     self.crossTile = crossTile
     self.consumerWarpgroups = consumerWarpgroups
     self.trimTail = trimTail
@@ -77,7 +100,9 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     HopperForwardConfig(
       dtype: dtype, headDim: headDim, blockN: entry.blockN, stages: entry.stages,
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
-      trimTail: entry.trimTail, crossTile: entry.crossTile)
+      trimTail: entry.trimTail, crossTile: entry.crossTile, rescaleBeforePV: entry.rescaleBeforePV,
+      alternatingP: entry.alternatingP, directP: entry.directP, dynamicScheduler: entry.dynamicScheduler,
+      doubleQ: entry.doubleQ)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
@@ -85,8 +110,9 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var panels: Int { headDim / 64 }
   public var queryTileBytes: Int { blockM * headDim * 2 }
   public var keyValueStageBytes: Int { blockN * headDim * 2 }
-  /// Barriers: Q full/empty per Q buffer, then K full/empty and V full/empty per stage.
-  var barrierBytes: Int { 8 * (2 * queryBuffers + 4 * stages) }
+  /// Barriers: Q full/empty per Q buffer, then K full/empty and V full/empty per stage; then
+  /// the tile index handed to the consumers (dynamic scheduler).
+  var barrierBytes: Int { 8 * (2 * queryBuffers + 4 * stages) + 8 }
   /// Dynamic shared memory, including 1 KiB of slack to align the tiles to 1024 bytes
   /// (the 128-byte swizzle pattern repeats every 1024 bytes and wgmma assumes that phase).
   public var sharedMemoryBytes: Int {
@@ -105,29 +131,33 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     Self.supportedHeadDims.contains(headDim) && (dtype == .float16 || dtype == .bfloat16)
       && blockN % 16 == 0 && (16...256).contains(blockN) && (1...8).contains(stages)
       && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
-      && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
+      && (!directP || alternatingP) && !(dynamicScheduler && (crossTile || consumerWarpgroups != 2)) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
       && sharedMemoryBytes <= Self.sharedMemoryLimit
   }
 
   /// Unique, readable kernel name, e.g. `flash_fwd_hopper_bf16_d128_bm128_bn176_s2_pp_sm90a`.
   public var name: String {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
-      + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "") + (causal ? "_causal" : "")
+      + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "")
+      + (rescaleBeforePV ? "_ro" : "") + (alternatingP ? "_p2" : "") + (directP ? "_dp" : "")
+      + (doubleQ ? "_q2" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
       + "_sm90a"
   }
   public var description: String { name }
 }
 
-/// Block sizes of the Hopper forward keyed by head dimension, mask and (for the causal grid)
-/// a sequence-length bucket. The values are the winners of `scripts/hopper/sweep.py` on an
-/// H200 (runs 3 and 5 in `docs/hopper-notes.md`); shared memory bounds them:
-/// Q tile + 2 · stages · blockN · headDim · 2 bytes ≤ 227 KiB.
+/// Block sizes and scheduling of the Hopper forward keyed by head dimension, mask and a
+/// sequence-length bucket. The values are the winners of `scripts/hopper/sweep.py` /
+/// `scripts/hopper/step_run.sh` on an H200 (runs 7–8 in `docs/hopper-notes.md`, ratios to
+/// cuDNN in the same process); shared memory bounds them:
+/// Q buffers + 2 · stages · blockN · headDim · 2 bytes ≤ 227 KiB.
 ///
-/// Why a seqlen bucket for causal: a persistent grid (one CTA per SM walking tiles
-/// round-robin) hides the per-tile prologue and epilogue, which dominate short sequences
-/// (1.2–1.3× faster at seqlen ≤ 1–2k), but its static schedule lets CTAs drift apart over the
-/// very unequal causal tiles, so at 8k–16k it loses L2 reuse of K/V and runs 0.7× the
-/// one-CTA-per-tile grid, whose hardware scheduler keeps neighbouring tiles together.
+/// Scheduling: short sequences use a persistent grid whose CTAs walk tiles round-robin (the
+/// per-tile prologue and epilogue dominate there, and cross-tile overlap hides part of them);
+/// longer ones claim tiles from an atomic counter (`dynamicScheduler`), which keeps CTAs on
+/// neighbouring tiles (K/V shared in L2) and balances the unequal causal tiles — a static
+/// round-robin schedule lost 0.7× there. Without a tile counter the planner falls back to
+/// `staticTwin` (one CTA per tile for long causal).
 public enum HopperBlockTable {
   public struct Entry: Hashable, Sendable {
     public var blockN: Int
@@ -139,45 +169,86 @@ public enum HopperBlockTable {
     public var consumerWarpgroups: Int = 2
     public var trimTail: Bool = false
     public var crossTile: Bool = false
+    public var rescaleBeforePV: Bool = false
+    public var alternatingP: Bool = false
+    public var directP: Bool = false
+    public var dynamicScheduler: Bool = false
+    public var doubleQ: Bool = false
   }
 
-  /// `seqlenK` only matters under causal (which grid, and blockM for headDim 64).
+  /// The entry for a head dimension, mask and key length. Ratios quoted are cuDNN time / ours
+  /// (runs 7 and 8, H200, bf16, 16k tokens).
   public static func entry(headDim: Int, causal: Bool, seqlenK: Int = 4096) -> Entry {
     switch (headDim, causal) {
     case (64, false):
-      // Cross-tile overlap: 7% at seqlen 512, 1.5% at 1k; from 2k on it costs 1–4% (run 5).
+      // Cross-tile overlap up to 4k (0.98 at 512 against 0.91 without; it costs 1% from 8k).
       return Entry(
         blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true,
-        crossTile: seqlenK <= 1024)
+        crossTile: seqlenK <= 4096)
     case (64, true):
-      if seqlenK <= 1024 { return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true) }
+      // blockM 128 with cross-tile overlap at ≤ 1k (0.88 / 0.90 against 0.83 / 0.86 without);
+      // blockM 192 above, persistent to 4k, one CTA per tile beyond (the dynamic scheduler
+      // lost 3–6% here).
+      if seqlenK <= 1024 {
+        return Entry(blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true, crossTile: true)
+      }
       return Entry(
         blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
     case (128, false):
-      // blockN 128 at ≤ 2k: 3% faster than 176 at 512 and 2k (run 5); 176 from 4k on.
-      if seqlenK <= 2048 { return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true) }
-      return Entry(blockN: 176, stages: 2, pingPong: true, persistent: true, trimTail: true)
+      // Two Q buffers, so the next tile's Q loads under this one: blockN 128 at ≤ 1k (0.91–0.97),
+      // 160 from 2k (1.00–1.05 at 4k, 1.06–1.12 at 8k, 1.12–1.18 at 16k; blockN 176, which
+      // leaves no room for a second Q buffer, 1.02 / 1.05 / 1.06–1.10). Tiles are equal here, so
+      // round-robin does as well as the dynamic scheduler (within ±1%, runs 8–10).
+      return Entry(
+        blockN: seqlenK <= 1024 ? 128 : 160, stages: 2, pingPong: true, persistent: true, trimTail: true,
+        doubleQ: true)
     case (128, true):
-      // Cross-tile overlap at ≤ 2k: 3.5% / 2.5% / 1% faster at 512 / 1k / 2k (run 5).
+      // Cross-tile overlap at ≤ 2k (0.91 at 512, 0.99–1.00 at 1k, 1.04–1.06 at 2k); from 4k
+      // blockN 160, two Q buffers and the dynamic scheduler (1.03 at 4k, 1.08 at 8k, 1.18 at
+      // 16k; one CTA per tile 1.00 / 1.06 / 1.16–1.18).
       if seqlenK <= 2048 {
         return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true)
       }
-      return Entry(blockN: 176, stages: 2, pingPong: true, persistent: false, trimTail: true)
+      return Entry(
+        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: true,
+        doubleQ: true)
     case (256, false):
-      return Entry(blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true)
+      // FlashAttention-3's rescale order: the in-place order spills 8 bytes here since the
+      // first Q·Kᵀ of a block writes S without reading it (1.04–1.07 at 4k, 1.13–1.18 at 16k
+      // against 1.02 / 1.07–1.11). The dynamic scheduler at ≤ 1k (+0–3%).
+      return Entry(
+        blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
+        dynamicScheduler: seqlenK <= 1024)
     default:
-      return Entry(blockN: 80, stages: 2, pingPong: true, persistent: seqlenK <= 1024, trimTail: true)
+      // Round-robin at ≤ 1k (the dynamic scheduler lost 3–8% there), dynamic at 2k–4k (+7% at
+      // 2k), one CTA per tile from 8k (+1% over dynamic).
+      return Entry(
+        blockN: 80, stages: 2, pingPong: true, persistent: seqlenK <= 4096, trimTail: true, rescaleBeforePV: true,
+        dynamicScheduler: seqlenK > 1024 && seqlenK <= 4096)
     }
+  }
+
+  /// The same kernel with tiles dealt statically: round-robin on a persistent grid, or one
+  /// CTA per tile under causal (a static round-robin schedule balances unequal causal tiles
+  /// badly, see above).
+  public static func staticTwin(of e: Entry, causal: Bool) -> Entry {
+    var s = e
+    s.dynamicScheduler = false
+    s.persistent = !causal
+    return s
   }
 
   /// Every distinct entry of a head dimension and mask (for the catalog).
   public static func entries(headDim: Int, causal: Bool) -> [Entry] {
     var out: [Entry] = []
-    for n in [512, 1024, 2048, 4096, 8192] {
+    for n in [512, 1024, 2048, 4096, 8192, 16384] {
       let e = entry(headDim: headDim, causal: causal, seqlenK: n)
-      if !out.contains(where: { $0.blockN == e.blockN && $0.stages == e.stages && $0.pingPong == e.pingPong
-        && $0.consumerWarpgroups == e.consumerWarpgroups && $0.trimTail == e.trimTail && $0.crossTile == e.crossTile
-      }) { out.append(e) }
+      for candidate in e.dynamicScheduler ? [e, staticTwin(of: e, causal: causal)] : [e] {
+        // The grid (persistent or not) is chosen at launch; the kernel is the same.
+        var kernel = candidate
+        kernel.persistent = false
+        if !out.contains(where: { var o = $0; o.persistent = false; return o == kernel }) { out.append(candidate) }
+      }
     }
     return out
   }

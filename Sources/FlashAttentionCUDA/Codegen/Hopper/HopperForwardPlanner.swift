@@ -37,22 +37,32 @@ public enum HopperForwardPlanner {
 
   /// The launch of the tuned variant (or `config`). Throws `.unsupported` when
   /// `unsupportedReason` is set. `multiprocessorCount` sizes the grid of a persistent launch
-  /// (`persistent` overrides the block table's choice).
+  /// (`persistent` overrides the block table's choice). `tileCounter`: the address of two
+  /// int32 in device memory, zero before the first launch, that a dynamically scheduled
+  /// variant claims tiles from (the kernel zeroes them again as it ends); one per stream, as
+  /// two such launches running at once would share it. Without it the table's dynamic
+  /// variants give way to their statically scheduled twins.
   public static func plan(
     problem: AttentionProblem, dtype: DType, arch: GPUArch,
     q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef,
     output: DeviceTensorRef, lse: UInt64,
     config: HopperForwardConfig? = nil, persistent: Bool? = nil, multiprocessorCount: Int? = nil,
-    encodeTensorMap: TensorMapEncoder
+    tileCounter: UInt64? = nil, encodeTensorMap: TensorMapEncoder
   ) throws(AttentionError) -> [KernelLaunch] {
     if let reason = unsupportedReason(problem: problem, dtype: dtype, arch: arch, q: q, k: k, v: v, output: output) {
       throw .unsupported(argument: "problem", value: reason, supported: "the FlashAttention-2 path")
     }
     let causal = problem.mask == .causal
-    let entry = HopperBlockTable.entry(headDim: problem.headDim, causal: causal, seqlenK: problem.seqlenK)
+    var entry = HopperBlockTable.entry(headDim: problem.headDim, causal: causal, seqlenK: problem.seqlenK)
+    if entry.dynamicScheduler && (tileCounter == nil || multiprocessorCount == nil) {
+      entry = HopperBlockTable.staticTwin(of: entry, causal: causal)
+    }
     let c = config ?? HopperForwardConfig.config(dtype: dtype, headDim: problem.headDim, causal: causal, entry: entry)
     guard c.isValid, c.headDim == problem.headDim, c.dtype == dtype, c.causal == (problem.mask == .causal) else {
       throw .invalidArgument(argument: "config", value: c.name, expected: "a valid variant for \(problem)")
+    }
+    if c.dynamicScheduler && (tileCounter ?? 0) == 0 {
+      throw .invalidArgument(argument: "tileCounter", value: "none", expected: "a zeroed int32[2] for \(c.name)")
     }
     let dataType = dtype == .bfloat16 ? TensorMapRequest.bfloat16DataType : TensorMapRequest.float16DataType
     func request(_ t: DeviceTensorRef, seqlen: Int, heads: Int, rows: Int) -> TensorMapRequest {
@@ -76,7 +86,9 @@ public enum HopperForwardPlanner {
     // Persistent: one CTA per multiprocessor walks the tiles; otherwise one CTA per tile.
     let wantsPersistent = persistent ?? entry.persistent
     let ctas: Int
-    if wantsPersistent, let sms = multiprocessorCount, sms >= 1 {
+    if c.dynamicScheduler, let sms = multiprocessorCount, sms >= 1 {
+      ctas = min(tiles, sms)  // any count works: tiles are claimed, not dealt
+    } else if wantsPersistent, let sms = multiprocessorCount, sms >= 1 {
       ctas = min(tiles, persistentGridSize(multiprocessors: sms, queryBlocks: mBlocks))
     } else {
       ctas = tiles
@@ -98,6 +110,7 @@ public enum HopperForwardPlanner {
     params.put(Int32(mBlocks), at: L.queryBlocks)
     params.put(problem.scale * Float(1.4426950408889634), at: L.scaleLog2)
     params.put(Int32(tiles), at: L.tiles)
+    params.put(tileCounter ?? 0, at: L.tileCounter)
     let kernel = HopperForwardSource.generate(c)
     return [
       KernelLaunch(

@@ -32,6 +32,7 @@ public enum HopperForwardSource {
     public static let queryBlocks = 440
     public static let scaleLog2 = 444
     public static let tiles = 448
+    public static let tileCounter = 456
     public static let size = 512
   }
 
@@ -63,6 +64,10 @@ public enum HopperForwardSource {
     #define PINGPONG \(c.pingPong ? 1 : 0)
     #define TRIM_TAIL \(c.trimTail ? 1 : 0)
     #define CROSS_TILE \(c.crossTile ? 1 : 0)
+    #define RESCALE_BEFORE_PV \(c.rescaleBeforePV ? 1 : 0)
+    #define ALTERNATING_P \(c.alternatingP ? 1 : 0)
+    #define DIRECT_P \(c.directP ? 1 : 0)
+    #define DYNAMIC \(c.dynamicScheduler ? 1 : 0)
     #define QBUFS \(c.queryBuffers)
     #define Q_BYTES (BM * HD * 2)
     #define KV_BYTES (BN * HD * 2)
@@ -78,6 +83,7 @@ public enum HopperForwardSource {
       int numMBlocks;
       float scaleLog2;                // scale · log2(e)
       int numTiles;                   // numMBlocks · heads · batch
+      u64 tileCounter;                // DYNAMIC: int[2] in global memory, zero at launch (next tile, CTAs done)
     };
     static_assert(sizeof(Params) == \(ParamsLayout.size), "Params layout");
 
@@ -94,12 +100,103 @@ public enum HopperForwardSource {
           const u32 pn = kk / 4, off = (kk % 4) * 32;
           u64 da = smem_desc(qAddr + pn * (BM * 128) + off, 16, 1024);
           u64 db = smem_desc(kAddr + pn * (BN * 128) + off, 16, 1024);
-          wgmma_ss_n\(n)(s, da, db, kk > 0 ? 1 : 0);
+          if (kk == 0) wgmma_ss_n\(n)_zero(s, da, db);
+          else wgmma_ss_n\(n)(s, da, db, 1);
         }
       }
 
       """
     }.joined()
+  }
+
+  /// The consumer's steady state for key blocks j = 1 ..< nBlocks: issue S = Q·K_jᵀ and
+  /// O += P·V_{j-1}; the softmax of S runs while P·V is still on the tensor cores.
+  ///
+  /// - `trimTail`: the j = 1 iteration (P·V of the first, partial block) is generated apart,
+  ///   so the loop's P·V has no branch before its commit.
+  /// - `alternatingP`: P_j is written to the other of two register arrays than the P_{j-1}
+  ///   that the P·V in flight reads. With one array, converting P_j must wait for that P·V,
+  ///   and ptxas then hoists `wgmma.wait_group 0` above the softmax to interleave the
+  ///   conversions with the exponentials (seen in SASS: 8 of 64 MUFU before the wait) —
+  ///   the softmax no longer overlaps the P·V. The loop is unrolled by two so that each
+  ///   array keeps a fixed name.
+  static func steadyLoop(_ c: HopperForwardConfig) -> String {
+    func iteration(pv: String, pIn: String, pOut: String) -> String {
+      """
+              const int gk = t + j, gv = t + j - 1;
+              const int ks = gk % STAGES, vs = gv % STAGES;
+              mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
+              mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+              PP_SYNC();
+              fence_regs(s); fence_regs(o); fence_regs(\(pIn));
+              wg_fence();
+              gemm_qk(s, qAddr, sK + ks * KV_BYTES);
+              wg_commit();
+      #if RESCALE_BEFORE_PV
+              // O·r of the previous softmax while Q·Kᵀ runs: off the softmax's critical path.
+              rescale_o(o, rescale);
+              fence_regs(o);
+              wg_fence();
+      #endif
+              \(pv)
+              PP_ARRIVE();
+              wg_wait<1>();
+              fence_regs(s);
+              RELEASE(BAR_KEMPTY(ks));
+      #if CAUSAL
+              {
+                // Only the first (highest) block can hold the seqlenK tail; later ones may
+                // cross the diagonal.
+                const int n = nBlocks - 1 - j;
+                if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
+                  apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
+              }
+      #endif
+      #if DIRECT_P
+              online_softmax_p(s, m, l, rescale, sl2, \(pOut));  // not read by the P·V in flight
+      #else
+              online_softmax(s, m, l, rescale, sl2);
+      #endif
+      #if ALTERNATING_P && !DIRECT_P
+              convert_p(s, \(pOut));  // not read by the P·V in flight
+      #endif
+              wg_wait<0>();
+              fence_regs(o); fence_regs(\(pIn));
+              RELEASE(BAR_VEMPTY(vs));
+      #if !RESCALE_BEFORE_PV
+              rescale_o(o, rescale);
+      #endif
+      #if !ALTERNATING_P
+              convert_p(s, \(pOut));
+      #endif
+
+      """
+    }
+    func full(_ pIn: String) -> String { "gemm_pv(o, \(pIn), sV + vs * KV_BYTES);" }
+    let other = c.alternatingP ? "pB" : "pA"
+    var out = "      // Steady state (see HopperForwardSource.steadyLoop).\n"
+    var first = 1
+    var current = "pA"  // the array holding P_{j-1} at the loop's first iteration
+    if c.trimTail {
+      out += "          if (nBlocks > 1) {\n            const int j = 1;\n"
+      out += iteration(
+        pv: "gemm_pv_first(o, pA, sV + vs * KV_BYTES, firstSteps);  // P of the first block", pIn: "pA", pOut: other)
+      out += "          }\n"
+      first = 2
+      current = other
+    }
+    if c.alternatingP {
+      let next = current == "pA" ? "pB" : "pA"
+      out += "          for (int jLoop = \(first); jLoop < nBlocks; jLoop += 2) {\n"
+      out += "            {\n            const int j = jLoop;\n" + iteration(pv: full(current), pIn: current, pOut: next)
+      out += "            }\n            if (jLoop + 1 >= nBlocks) break;\n"
+      out += "            {\n            const int j = jLoop + 1;\n" + iteration(pv: full(next), pIn: next, pOut: current)
+      out += "            }\n          }\n"
+    } else {
+      out += "          for (int j = \(first); j < nBlocks; ++j) {\n" + iteration(pv: full("pA"), pIn: "pA", pOut: "pA")
+      out += "          }\n"
+    }
+    return out
   }
 
   static func body(_ c: HopperForwardConfig) -> String {
@@ -109,19 +206,35 @@ public enum HopperForwardSource {
     \#(queryKeyGemms(c))
     DEV void gemm_qk(float (&s)[BN / 2], u32 qAddr, u32 kAddr) { gemm_qk_n\#(c.blockN)(s, qAddr, kAddr); }
 
-    // O += P · V_stage: P (64 × BN) from registers, V (BN × HD) N-major in shared memory.
-    // Only the first `steps` k16 slices: P is exactly 0 past the visible keys of the first
-    // (partial) block. (Narrowing Q·Kᵀ the same way needs a wgmma width switch, which makes
-    // ptxas serialise every wgmma of the kernel — C7511/C7515 — so only P·V is trimmed.)
-    DEV void gemm_pv(float (&o)[HD / 2], u32 (&pr)[BN / 4], u32 vAddr, int steps = BN / 16) {
+    // O += P · V_stage: P (64 × BN) from registers, V (BN × HD) N-major in shared memory,
+    // the first `STEPS` k16 slices, then the commit. Each caller gets one straight-line
+    // sequence of wgmma ending in its commit: a branch between a wgmma and its commit makes
+    // ptxas close the group with an extra dummy wgmma at the join, and `wait_group 1` then
+    // waits for this P·V too (seen in SASS: HGMMA.64x8x16 RZ after the join) — the softmax
+    // no longer overlaps it.
+    template <int STEPS> DEV void gemm_pv_commit(float (&o)[HD / 2], u32 (&pr)[BN / 4], u32 vAddr) {
       #pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) {
-    #if TRIM_TAIL
-        if (kk >= steps) break;
-    #endif
+      for (int kk = 0; kk < STEPS; ++kk) {
         u64 db = smem_desc(vAddr + kk * 16 * 128, BN * 128, 1024);
         wgmma_rs_n\#(c.headDim)(o, pr[4 * kk], pr[4 * kk + 1], pr[4 * kk + 2], pr[4 * kk + 3], db);
       }
+      wg_commit();
+    }
+    DEV void gemm_pv(float (&o)[HD / 2], u32 (&pr)[BN / 4], u32 vAddr) { gemm_pv_commit<BN / 16>(o, pr, vAddr); }
+
+    // P·V of the first (partial) key block: P is exactly 0 past its visible keys, so only
+    // ⌈visible/16⌉ k16 slices run (a switch, so every path is straight-line up to its commit).
+    // Narrowing its Q·Kᵀ the same way needs a wgmma width switch, which made ptxas serialise
+    // every wgmma of the kernel (C7511/C7515), so only P·V is trimmed.
+    DEV void gemm_pv_first(float (&o)[HD / 2], u32 (&pr)[BN / 4], u32 vAddr, int steps) {
+    #if TRIM_TAIL
+      switch (steps) {
+    \#((1..<(c.blockN / 16)).map { "    case \($0): gemm_pv_commit<\($0)>(o, pr, vAddr); break;" }.joined(separator: "\n"))
+        default: gemm_pv_commit<BN / 16>(o, pr, vAddr); break;
+      }
+    #else
+      gemm_pv(o, pr, vAddr);
+    #endif
     }
 
     // Sets S to -inf where key `col` is not visible from query `row`: past seqlenK, or (causal,
@@ -144,6 +257,7 @@ public enum HopperForwardSource {
       }
     }
 
+    #if !DIRECT_P
     // Online softmax on one S block (rows g and g+8 of this thread, 4 threads per row):
     // new row max, P = exp2(S·scaleLog2 − max·scaleLog2) in place, the factor that rescales
     // the old O and row sum. A row that has seen only masked keys keeps max = −inf and uses 0
@@ -186,6 +300,41 @@ public enum HopperForwardSource {
       #pragma unroll
       for (int i = 0; i < BN / 4; ++i) pr[i] = pack2(s[2 * i], s[2 * i + 1]);
     }
+    #else
+    // online_softmax writing P straight into `pr` (packed pairs) instead of S in place: S is
+    // only read, so no register of a wgmma accumulator is written while a P·V is in flight.
+    DEV void online_softmax_p(const float (&s)[BN / 2], float (&m)[2], float (&l)[2], float (&rescale)[2], float sl2,
+                              u32 (&pr)[BN / 4]) {
+      float mx[2] = {m[0], m[1]};
+      #pragma unroll
+      for (int j = 0; j < BN / 8; ++j) {
+        #pragma unroll
+        for (int i = 0; i < 2; ++i) mx[i] = fmaxf(mx[i], fmaxf(s[j * 4 + i * 2], s[j * 4 + i * 2 + 1]));
+      }
+      float base[2], sum[2] = {0.f, 0.f};
+      #pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+        base[i] = (mx[i] == NEG_INF) ? 0.f : mx[i] * sl2;
+        rescale[i] = ex2(m[i] * sl2 - base[i]);
+        m[i] = mx[i];
+      }
+      #pragma unroll
+      for (int j = 0; j < BN / 8; ++j) {
+        #pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          const float p0 = ex2(fmaf(s[j * 4 + i * 2], sl2, -base[i]));
+          const float p1 = ex2(fmaf(s[j * 4 + i * 2 + 1], sl2, -base[i]));
+          sum[i] += p0 + p1;
+          pr[j * 2 + i] = pack2(p0, p1);
+        }
+      }
+      #pragma unroll
+      for (int i = 0; i < 2; ++i) l[i] = l[i] * rescale[i] + sum[i];
+    }
+
+    #endif
 
     DEV void rescale_o(float (&o)[HD / 2], const float (&r)[2]) {
       #pragma unroll
@@ -292,6 +441,15 @@ public enum HopperForwardSource {
       #define BAR_KEMPTY(s) (sBar + 8u * (2u * QBUFS + STAGES + (u32)(s)))
       #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
       #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
+      // DYNAMIC: the consumers' next tile (-1: stop), handed over between named barriers.
+      const u32 sTile = sBar + 8u * (2u * QBUFS + 4u * STAGES);
+      // One FULL barrier per consumer warpgroup (the producer warp + that warpgroup), so the
+      // warpgroups, half a GEMM phase apart under ping-pong, never wait for each other here;
+      // one EMPTY barrier for all (the producer waits for every read before the next write).
+      #define TILE_FULL(c) (8 + (c))
+      #define TILE_FULL_THREADS (32 + 128)
+      #define TILE_EMPTY 12
+      #define TILE_EMPTY_THREADS (32 + 128 * CONSUMERS)
 
       const int wg = threadIdx.x / 128;
 
@@ -320,6 +478,85 @@ public enum HopperForwardSource {
         // ------------------------------ producer ------------------------------
         setmaxnreg_dec<PRODUCER_REGS>();
         const int tid = thread_index(), warp = tid / 32, lane = tid % 32;
+    #if DYNAMIC
+        if (warp == 0) {
+          // Tiles are claimed from a global counter (first tile: blockIdx.x), in decode_tile's
+          // order: concurrent CTAs work on neighbouring tiles (K/V shared in L2) and, under
+          // causal, the longest tiles of a head go first; a CTA that finishes early takes the
+          // next one, so unequal causal tiles do not leave CTAs idle. Lane 0 claims and loads;
+          // the whole warp hands the tile to the consumers through sTile between named
+          // barriers (TILE_FULL after writing it, TILE_EMPTY once every consumer has read it).
+          const void* tmQ = &p.tmQ;
+          const void* tmK = &p.tmK;
+          const void* tmV = &p.tmV;
+          if (lane == 0) {
+            tma_prefetch_desc(tmQ);
+            tma_prefetch_desc(tmK);
+            tma_prefetch_desc(tmV);
+          }
+          int* counter = (int*)p.tileCounter;
+          int t = 0, qIter = 0, tile = blockIdx.x;
+          for (bool first = true;; first = false) {
+            if (lane == 0) {
+              for (; tile < p.numTiles; tile = (int)gridDim.x + atomicAdd(counter, 1)) {
+                int mb, h, b;
+                decode_tile(p, tile, mb, h, b);
+                if (key_blocks(p, mb) > 0) break;  // tiles that see no key: the spare warps write them
+              }
+            }
+            tile = __shfl_sync(0xffffffffu, tile, 0);
+            if (!first) named_bar_sync(TILE_EMPTY, TILE_EMPTY_THREADS);
+            if (lane == 0) st_shared_s32(sTile, tile < p.numTiles ? tile : -1);
+            #pragma unroll
+            for (int c = 0; c < CONSUMERS; ++c) named_bar_arrive(TILE_FULL(c), TILE_FULL_THREADS);
+            if (tile >= p.numTiles) break;
+            int mBlock, head, batch;
+            decode_tile(p, tile, mBlock, head, batch);
+            const int nBlocks = key_blocks(p, mBlock);
+            if (lane == 0) {
+              const int kvHead = head / p.headsPerKV;
+              const int qb = qIter % QBUFS;
+              mbar_wait(BAR_QEMPTY(qb), ((u32)(qIter / QBUFS) & 1u) ^ 1u);
+              mbar_expect_tx(BAR_QFULL(qb), Q_BYTES);
+              #pragma unroll
+              for (int pn = 0; pn < PANELS; ++pn)
+                tma_load_4d(sQ + qb * Q_BYTES + pn * (BM * 128), tmQ, BAR_QFULL(qb), pn * 64, mBlock * BM, head, batch);
+              ++qIter;
+              // Order of use by the consumers: K0, then (K1, V0), (K2, V1), ...
+              for (int j = 0; j <= nBlocks; ++j) {
+                if (j < nBlocks) {
+                  const int g = t + j, s = g % STAGES;
+                  mbar_wait(BAR_KEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
+                  mbar_expect_tx(BAR_KFULL(s), KV_BYTES);
+                  const int n = nBlocks - 1 - j;
+                  #pragma unroll
+                  for (int pn = 0; pn < PANELS; ++pn)
+                    tma_load_4d(sK + s * KV_BYTES + pn * (BN * 128), tmK, BAR_KFULL(s), pn * 64, n * BN, kvHead, batch);
+                }
+                if (j >= 1) {
+                  const int g = t + j - 1, s = g % STAGES;
+                  mbar_wait(BAR_VEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
+                  mbar_expect_tx(BAR_VFULL(s), KV_BYTES);
+                  const int n = nBlocks - j;
+                  #pragma unroll
+                  for (int pn = 0; pn < PANELS; ++pn)
+                    tma_load_4d(sV + s * KV_BYTES + pn * (BN * 128), tmV, BAR_VFULL(s), pn * 64, n * BN, kvHead, batch);
+                }
+              }
+              t += nBlocks;
+            }
+            // Claimed once this tile's loads are all issued: the consumers are still two blocks
+            // from its end, which hides the atomic's latency.
+            if (lane == 0) tile = (int)gridDim.x + atomicAdd(counter, 1);
+          }
+          // Every claim of this CTA is made; the last CTA to get here zeroes the counter for the
+          // next launch (which starts only after this one has finished).
+          if (lane == 0 && atomicAdd(counter + 1, 1) == (int)gridDim.x - 1) {
+            atomicExch(counter, 0);
+            atomicExch(counter + 1, 0);
+          }
+        } else {
+    #else
         if (warp == 0 && lane == 0) {
           const void* tmQ = &p.tmQ;
           const void* tmK = &p.tmK;
@@ -365,6 +602,7 @@ public enum HopperForwardSource {
             t += nBlocks;
           }
         } else if (warp >= 1) {
+    #endif
           for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
             int mBlock, head, batch;
             decode_tile(p, tile, mBlock, head, batch);
@@ -400,13 +638,26 @@ public enum HopperForwardSource {
         float m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f}, rescale[2];
     #if CROSS_TILE
         float s[BN / 2];   // carried into the next tile when primed
-        u32 pr[BN / 4];
+        u32 pA[BN / 4];    // P of even key blocks (and of all blocks without ALTERNATING_P)
+    #if ALTERNATING_P
+        u32 pB[BN / 4];    // P of odd key blocks
+    #else
+        u32 (&pB)[BN / 4] = pA;
+    #endif
     #endif
         // CROSS_TILE: the first Q·Kᵀ (and its softmax) of the next tile was issued under this
         // tile's final P·V and epilogue; the loop then starts at its second key block.
         bool primed = false;
         int firstSteps = BN / 16;  // k16 slices of the first block's P·V (trimmed tail)
+    #if DYNAMIC
+        for (;;) {
+          named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
+          const int tile = ld_shared_s32(sTile);
+          if (tile < 0) break;
+          named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
+    #else
         for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
+    #endif
           int mBlock, head, batch;
           decode_tile(p, tile, mBlock, head, batch);
           const int nBlocks = key_blocks(p, mBlock);
@@ -417,7 +668,12 @@ public enum HopperForwardSource {
           for (int i = 0; i < HD / 2; ++i) o[i] = 0.f;
     #if !CROSS_TILE
           float s[BN / 2];
-          u32 pr[BN / 4];
+          u32 pA[BN / 4];
+    #if ALTERNATING_P
+          u32 pB[BN / 4];
+    #else
+          u32 (&pB)[BN / 4] = pA;
+    #endif
     #endif
     #if PINGPONG
           if (!ppStarted) {
@@ -447,58 +703,35 @@ public enum HopperForwardSource {
             RELEASE(BAR_KEMPTY(s0));
             if (first_block_needs_mask(p, n, mBlock))
               apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
+    #if DIRECT_P
+            online_softmax_p(s, m, l, rescale, sl2, pA);
+    #else
             online_softmax(s, m, l, rescale, sl2);
-            convert_p(s, pr);
+            convert_p(s, pA);
+    #endif
           }
           primed = false;
 
-          // Steady state: issue S_next = Q·K_jᵀ and O += P·V_{j-1}; the softmax of S_next
-          // runs while P·V is still on the tensor cores.
-          for (int j = 1; j < nBlocks; ++j) {
-            const int gk = t + j, gv = t + j - 1;
-            const int ks = gk % STAGES, vs = gv % STAGES;
-            mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
-            mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
-            PP_SYNC();
-            fence_regs(s); fence_regs(o); fence_regs(pr);
-            wg_fence();
-            gemm_qk(s, qAddr, sK + ks * KV_BYTES);
-            wg_commit();
-            if (j == 1) gemm_pv(o, pr, sV + vs * KV_BYTES, firstSteps);  // P of the first block
-            else gemm_pv(o, pr, sV + vs * KV_BYTES);
-            wg_commit();
-            PP_ARRIVE();
-            wg_wait<1>();
-            fence_regs(s);
-            RELEASE(BAR_KEMPTY(ks));
-    #if CAUSAL
-            // Only the first (highest) block can hold the seqlenK tail; later ones may cross
-            // the diagonal.
-            const int n = nBlocks - 1 - j;
-            if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
-              apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-    #endif
-            online_softmax(s, m, l, rescale, sl2);
-            wg_wait<0>();
-            fence_regs(o); fence_regs(pr);
-            RELEASE(BAR_VEMPTY(vs));
-            rescale_o(o, rescale);
-            convert_p(s, pr);
-          }
+    \#(steadyLoop(c))
           // Every Q·Kᵀ of this tile is done: the producer may reuse its Q buffer.
           RELEASE(BAR_QEMPTY(qIter % QBUFS));
 
           // Last phase: O += P · V_0 (and, with CROSS_TILE, the next tile's first Q·Kᵀ).
           const int gv = t + nBlocks - 1, vs = gv % STAGES;
+    #if RESCALE_BEFORE_PV
+          rescale_o(o, rescale);
+    #endif
           mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
           PP_SYNC();
-          fence_regs(o); fence_regs(pr);
+          fence_regs(o); fence_regs(pA); fence_regs(pB);
     #if CROSS_TILE
           fence_regs(s);
     #endif
           wg_fence();
-          gemm_pv(o, pr, sV + vs * KV_BYTES, nBlocks == 1 ? firstSteps : BN / 16);
-          wg_commit();
+          // P of the last block sits in pA when its index nBlocks - 1 is even.
+          if (nBlocks == 1) gemm_pv_first(o, pA, sV + vs * KV_BYTES, firstSteps);
+          else if (!ALTERNATING_P || ((nBlocks - 1) & 1) == 0) gemm_pv(o, pA, sV + vs * KV_BYTES);
+          else gemm_pv(o, pB, sV + vs * KV_BYTES);
           t += nBlocks;
           ++qIter;
     #if CROSS_TILE
@@ -516,7 +749,7 @@ public enum HopperForwardSource {
             wg_commit();
             PP_ARRIVE();
             wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
-            fence_regs(o); fence_regs(pr);
+            fence_regs(o); fence_regs(pA); fence_regs(pB);
             RELEASE(BAR_VEMPTY(vs));
             store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
             reset_stats(m, l);
@@ -527,15 +760,19 @@ public enum HopperForwardSource {
             firstSteps = (key_end(p, nm) - n * BN + 15) / 16;
             if (first_block_needs_mask(p, n, nm))
               apply_mask(s, n, nm * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
+    #if DIRECT_P
+            online_softmax_p(s, m, l, rescale, sl2, pA);
+    #else
             online_softmax(s, m, l, rescale, sl2);
-            convert_p(s, pr);
+            convert_p(s, pA);
+    #endif
             primed = true;
             continue;
           }
     #endif
           PP_ARRIVE();
           wg_wait<0>();
-          fence_regs(o); fence_regs(pr);
+          fence_regs(o); fence_regs(pA); fence_regs(pB);
           RELEASE(BAR_VEMPTY(vs));
           store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
           reset_stats(m, l);

@@ -47,6 +47,12 @@ enum HopperPTX {
                      : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
         return ok;
       }
+      DEV void st_shared_s32(u32 addr, int v) { asm volatile("st.shared.s32 [%0], %1;" :: "r"(addr), "r"(v) : "memory"); }
+      DEV int ld_shared_s32(u32 addr) {
+        int v;
+        asm volatile("ld.shared.s32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
+        return v;
+      }
       // Waits for the phase of parity `parity` to complete.
       DEV void mbar_wait(u32 bar, u32 parity) { while (!mbar_try_wait(bar, parity)) { } }
 
@@ -116,6 +122,15 @@ enum HopperPTX {
           "wgmma.mma_async.sync.aligned.m64n\(n)k16.\(wgmmaTypes(dtype)) {\(dList)}, %\(regs), %\(regs + 1), p, 1, 1, 0, 0;\\n}\\n"
           : \(outs)
           : "l"(da), "l"(db), "r"(scale_d));
+      }
+      // D = A · B, D write-only: the old D is not an input, so its registers are free between
+      // their last read and this wgmma (with "+f", S stays live across the whole loop).
+      DEV void wgmma_ss_n\(n)_zero(float (&d)[\(accumulators)], u64 da, u64 db) {
+        asm volatile(
+          "{\\n.reg .pred p;\\nsetp.ne.b32 p, 0, 0;\\n"
+          "wgmma.mma_async.sync.aligned.m64n\(n)k16.\(wgmmaTypes(dtype)) {\(dList)}, %\(regs), %\(regs + 1), p, 1, 1, 0, 0;\\n}\\n"
+          : \(outs.replacingOccurrences(of: "\"+f\"", with: "\"=f\""))
+          : "l"(da), "l"(db));
       }
 
       """

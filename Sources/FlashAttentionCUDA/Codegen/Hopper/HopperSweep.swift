@@ -7,11 +7,13 @@ public enum HopperSweep {
     var out: [HopperForwardConfig] = []
     func add(
       _ d: Int, _ bn: Int, _ st: Int, _ causal: Bool, _ pp: Bool = true, _ dtype: DType = .bfloat16,
-      consumers: Int = 2, trim: Bool = true, cross: Bool = false
+      consumers: Int = 2, trim: Bool = true, cross: Bool = false, rescale: Bool = false,
+      alt: Bool = false, direct: Bool = false, dyn: Bool = false, q2: Bool = false
     ) {
       let c = HopperForwardConfig(
         dtype: dtype, headDim: d, blockN: bn, stages: st, causal: causal, pingPong: pp,
-        consumerWarpgroups: consumers, trimTail: trim, crossTile: cross)
+        consumerWarpgroups: consumers, trimTail: trim, crossTile: cross, rescaleBeforePV: rescale,
+        alternatingP: alt, directP: direct, dynamicScheduler: dyn, doubleQ: q2)
       if c.isValid && !out.contains(c) { out.append(c) }
     }
     for causal in [false, true] {
@@ -20,20 +22,22 @@ public enum HopperSweep {
           for e in HopperBlockTable.entries(headDim: d, causal: causal) {
             add(
               d, e.blockN, e.stages, causal, e.pingPong, dtype, consumers: e.consumerWarpgroups, trim: e.trimTail,
-              cross: e.crossTile)
+              cross: e.crossTile, rescale: e.rescaleBeforePV, alt: e.alternatingP, direct: e.directP,
+              dyn: e.dynamicScheduler, q2: e.doubleQ)
           }
         }
       }
-      // run 3's table (no cross-tile overlap) next to the cross-tile variants
-      add(64, 128, 4, causal, consumers: 3)
-      add(64, 128, 4, causal)
-      add(64, 128, 4, causal, consumers: 3, cross: true)
-      add(64, 128, 4, causal, cross: true)
-      add(128, 128, 2, causal)
-      add(128, 128, 2, causal, cross: true)
-      add(128, 144, 2, causal, cross: true)
+      // The neighbours the table was chosen against (runs 7–10, docs/hopper-notes.md).
       add(128, 176, 2, causal)
-      add(256, 80, 2, causal)
+      add(128, 160, 2, causal)
+      add(128, 128, 2, causal, q2: true)
+      add(128, 160, 2, causal, dyn: true)
+      add(128, 128, 2, causal, dyn: true)
+      add(128, 128, 2, causal, cross: true)
+      add(64, 128, 4, causal, consumers: 3)
+      add(64, 128, 4, causal, consumers: 3, cross: true)
+      add(256, 80, 2, causal, rescale: true)
+      add(256, 80, 2, causal, rescale: true, dyn: true)
     }
     return out
   }
