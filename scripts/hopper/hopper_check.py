@@ -80,9 +80,10 @@ def make_params(k, q, kk, v, o, lse, scale, ctas=None):
 
 _COUNTER = []
 def tile_counter():
-    """int32[2] for the dynamically scheduled kernels: zero once; each launch leaves it zero."""
+    """int32[2 + 1022] for the dynamically scheduled kernels (HopperForwardPlanner.tileCounterBytes):
+    the two counters are zero once and each launch leaves them zero; then a hand-over slot per CTA."""
     if not _COUNTER:
-        _COUNTER.append(torch.zeros(4, dtype=torch.int32, device="cuda"))
+        _COUNTER.append(torch.zeros(1024, dtype=torch.int32, device="cuda"))
     return _COUNTER[0]
 
 def coprime_grid(sms, mblocks):
@@ -304,7 +305,7 @@ def run_bench(kernels, args):
                         launch(kern, params, grid); sync_with_timeout()
                         fns[m["name"] + ("" if mode == "tile" else "+" + mode)] = (
                             lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
-                res, _ = time_round_robin(fns, rounds=args.rounds)
+                res, _ = time_round_robin(fns, rounds=args.rounds, warmup=args.warmup)
                 base = res.get("sdpa-cudnn", float("nan"))
                 for name, ms in res.items():
                     tf = flops / ms / 1e9
@@ -366,6 +367,8 @@ def main():
     ap.add_argument("--seqlens", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--grids", default="tile,persist", help="comma list of tile,persist,coprime; or auto; or planned")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="calls of each implementation before timing (cuDNN's first shape of a family needs ~10)")
     ap.add_argument("--ctas", type=int, default=None, help="tiny mode: persistent grid size")
     args = ap.parse_args()
     torch.cuda.init(); torch.zeros(1, device="cuda")

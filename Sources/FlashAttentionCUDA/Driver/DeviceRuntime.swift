@@ -9,8 +9,9 @@ public final class DeviceRuntime: @unchecked Sendable {
   public let cache: KernelCache
   /// The arch kernels are compiled for (`sm_90a` on Hopper).
   public let arch: GPUArch
-  /// Two int32 that the Hopper forward's dynamically scheduled kernels claim tiles from:
-  /// zero here, and zero again at the end of every such launch. One per runtime because the
+  /// The Hopper forward's tile counter (`HopperForwardPlanner.tileCounterBytes`): two int32
+  /// that its dynamically scheduled kernels claim tiles from — zero here, and zero again at the
+  /// end of every such launch — and a hand-over slot per CTA. One per runtime because the
   /// runtime has one stream: its launches never overlap.
   public let tileCounter: DeviceBuffer
   private let modules = Mutex<[String: CUDAModule]>([:])
@@ -28,7 +29,7 @@ public final class DeviceRuntime: @unchecked Sendable {
     // A blocking stream: it stays ordered with the legacy default stream, on which the
     // synchronous copies and memsets (`cuMemcpyHtoD`, `cuMemsetD16`) run.
     stream = try CUDAStream(device: device, nonBlocking: false)
-    tileCounter = try allocator.allocate(byteCount: 16)
+    tileCounter = try allocator.allocate(byteCount: HopperForwardPlanner.tileCounterBytes)
     try tileCounter.fill(byte: 0)
   }
 

