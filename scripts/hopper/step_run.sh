@@ -19,6 +19,7 @@ for tool in memcheck racecheck; do
   echo "$tool rc=$?: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' $OUT/san-$tool.log) $(grep -c '^tiny' $OUT/san-$tool.log) kernels" >> $S
 done
 grep -E -A6 "Race reported|Error: Race|hazard" $OUT/san-racecheck.log | grep -v "^--$" | cut -c1-160 | head -24 >> $S
+if [ "${BENCH:-1}" = 1 ]; then
 nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv -lms 250 > $OUT/clocks.csv 2>&1 &
 SMI=$!
 timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 128 --grids auto --json $OUT/bench128.json > $OUT/bench128.log 2>&1
@@ -41,6 +42,7 @@ for key in sorted(g):
     line = " ".join(f"{k.replace('flash_fwd_hopper_bf16_', '').replace('_sm90a', '').replace('_s2_pp_tt', '')}={base / v:.3f}" for v, k in ours[:8])
     print(f"D{key[0]} {'C' if key[1] else 'N'} {key[2]:>5} cudnn={base:.3f}ms | {line}")
 PY
+fi
 if [ "${NCU:-1}" = 1 ]; then
 ncu --query-metrics --chip gh100 2>/dev/null | grep -iE "gmma|pipe_tensor" | head -20 > $OUT/ncu-metrics.txt
 timeout 120 ncu --clock-control none -k regex:"flash_fwd|fprop|sdpa|fmha" --section SpeedOfLight --section ComputeWorkloadAnalysis \

@@ -31,12 +31,6 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// Rescale O by the previous block's softmax factor right before its P·V is issued, while
   /// the Q·Kᵀ just issued runs (FlashAttention-3's order), instead of after the softmax.
   public var rescaleBeforePV: Bool
-  /// Two P register arrays used in turn, so converting P_j never waits for the P·V that reads
-  /// P_{j-1} (see `HopperForwardSource.steadyLoop`).
-  public var alternatingP: Bool
-  /// The softmax writes P (packed) straight from S instead of exponentiating S in place, so
-  /// no wgmma accumulator register is written while a P·V runs. Needs `alternatingP`.
-  public var directP: Bool
   /// Tiles are claimed from a global atomic counter (persistent grids; `tileCounter` in the
   /// launch) instead of dealt round-robin. Not with `crossTile` (measured 0.6–0.75× of the
   /// same kernel without: the consumer waits for the claimed tile's Q while it holds the
@@ -70,12 +64,10 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public init(
     dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
     trimTail: Bool = false, crossTile: Bool = false, rescaleBeforePV: Bool = false,
-    alternatingP: Bool = false, directP: Bool = false, dynamicScheduler: Bool = false, doubleQ: Bool = false
+    dynamicScheduler: Bool = false, doubleQ: Bool = false
   ) {
     self.dynamicScheduler = dynamicScheduler
     self.doubleQ = doubleQ
-    self.directP = directP
-    self.alternatingP = alternatingP
     self.rescaleBeforePV = rescaleBeforePV
     self.crossTile = crossTile
     self.consumerWarpgroups = consumerWarpgroups
@@ -101,7 +93,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
       dtype: dtype, headDim: headDim, blockN: entry.blockN, stages: entry.stages,
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
       trimTail: entry.trimTail, crossTile: entry.crossTile, rescaleBeforePV: entry.rescaleBeforePV,
-      alternatingP: entry.alternatingP, directP: entry.directP, dynamicScheduler: entry.dynamicScheduler,
+      dynamicScheduler: entry.dynamicScheduler,
       doubleQ: entry.doubleQ)
   }
 
@@ -130,7 +122,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     Self.supportedHeadDims.contains(headDim) && (dtype == .float16 || dtype == .bfloat16)
       && blockN % 16 == 0 && (16...256).contains(blockN) && (1...8).contains(stages)
       && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
-      && (!directP || alternatingP) && !(dynamicScheduler && (crossTile || consumerWarpgroups != 2)) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
+      && !(dynamicScheduler && (crossTile || consumerWarpgroups != 2)) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
       && sharedMemoryBytes <= Self.sharedMemoryLimit
   }
 
@@ -138,7 +130,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var name: String {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
       + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "")
-      + (rescaleBeforePV ? "_ro" : "") + (alternatingP ? "_p2" : "") + (directP ? "_dp" : "")
+      + (rescaleBeforePV ? "_ro" : "")
       + (doubleQ ? "_q2" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
       + "_sm90a"
   }
@@ -169,8 +161,6 @@ public enum HopperBlockTable {
     public var trimTail: Bool = false
     public var crossTile: Bool = false
     public var rescaleBeforePV: Bool = false
-    public var alternatingP: Bool = false
-    public var directP: Bool = false
     public var dynamicScheduler: Bool = false
     public var doubleQ: Bool = false
   }

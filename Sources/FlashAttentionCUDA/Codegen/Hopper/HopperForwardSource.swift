@@ -65,8 +65,6 @@ public enum HopperForwardSource {
     #define TRIM_TAIL \(c.trimTail ? 1 : 0)
     #define CROSS_TILE \(c.crossTile ? 1 : 0)
     #define RESCALE_BEFORE_PV \(c.rescaleBeforePV ? 1 : 0)
-    #define ALTERNATING_P \(c.alternatingP ? 1 : 0)
-    #define DIRECT_P \(c.directP ? 1 : 0)
     #define DYNAMIC \(c.dynamicScheduler ? 1 : 0)
     #define QBUFS \(c.queryBuffers)
     #define Q_BYTES (BM * HD * 2)
@@ -111,25 +109,22 @@ public enum HopperForwardSource {
   }
 
   /// The consumer's steady state for key blocks j = 1 ..< nBlocks: issue S = Q·K_jᵀ and
-  /// O += P·V_{j-1}; the softmax of S runs while P·V is still on the tensor cores.
+  /// O += P·V_{j-1}; the softmax of S runs while P·V is still on the tensor cores (as far as
+  /// ptxas lets it: it hoists `wait_group 0` above most of the softmax so the conversion of P
+  /// can interleave with the exponentials — two P arrays or writing P straight from S did not
+  /// change that, docs/hopper-notes.md step 6).
   ///
-  /// - `trimTail`: the j = 1 iteration (P·V of the first, partial block) is generated apart,
-  ///   so the loop's P·V has no branch before its commit.
-  /// - `alternatingP`: P_j is written to the other of two register arrays than the P_{j-1}
-  ///   that the P·V in flight reads. With one array, converting P_j must wait for that P·V,
-  ///   and ptxas then hoists `wgmma.wait_group 0` above the softmax to interleave the
-  ///   conversions with the exponentials (seen in SASS: 8 of 64 MUFU before the wait) —
-  ///   the softmax no longer overlaps the P·V. The loop is unrolled by two so that each
-  ///   array keeps a fixed name.
+  /// With `trimTail` the j = 1 iteration (P·V of the first, partial block) is generated apart,
+  /// so the loop's P·V has no branch before its commit.
   static func steadyLoop(_ c: HopperForwardConfig) -> String {
-    func iteration(pv: String, pIn: String, pOut: String) -> String {
+    func iteration(pv: String) -> String {
       """
               const int gk = t + j, gv = t + j - 1;
               const int ks = gk % STAGES, vs = gv % STAGES;
               mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
               mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
               PP_SYNC();
-              fence_regs(s); fence_regs(o); fence_regs(\(pIn));
+              fence_regs(s); fence_regs(o); fence_regs(pr);
               wg_fence();
               gemm_qk(s, qAddr, sK + ks * KV_BYTES);
               wg_commit();
@@ -153,51 +148,27 @@ public enum HopperForwardSource {
                   apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
               }
       #endif
-      #if DIRECT_P
-              online_softmax_p(s, m, l, rescale, sl2, \(pOut));  // not read by the P·V in flight
-      #else
               online_softmax(s, m, l, rescale, sl2);
-      #endif
-      #if ALTERNATING_P && !DIRECT_P
-              convert_p(s, \(pOut));  // not read by the P·V in flight
-      #endif
               wg_wait<0>();
-              fence_regs(o); fence_regs(\(pIn));
+              fence_regs(o); fence_regs(pr);
               RELEASE(BAR_VEMPTY(vs));
       #if !RESCALE_BEFORE_PV
               rescale_o(o, rescale);
       #endif
-      #if !ALTERNATING_P
-              convert_p(s, \(pOut));
-      #endif
+              convert_p(s, pr);
 
       """
     }
-    func full(_ pIn: String) -> String { "gemm_pv(o, \(pIn), sV + vs * KV_BYTES);" }
-    let other = c.alternatingP ? "pB" : "pA"
     var out = "      // Steady state (see HopperForwardSource.steadyLoop).\n"
     var first = 1
-    var current = "pA"  // the array holding P_{j-1} at the loop's first iteration
     if c.trimTail {
       out += "          if (nBlocks > 1) {\n            const int j = 1;\n"
-      out += iteration(
-        pv: "gemm_pv_first(o, pA, sV + vs * KV_BYTES, firstSteps);  // P of the first block", pIn: "pA", pOut: other)
+      out += iteration(pv: "gemm_pv_first(o, pr, sV + vs * KV_BYTES, firstSteps);  // P of the first block")
       out += "          }\n"
       first = 2
-      current = other
     }
-    if c.alternatingP {
-      let next = current == "pA" ? "pB" : "pA"
-      out += "          for (int jLoop = \(first); jLoop < nBlocks; jLoop += 2) {\n"
-      out += "            {\n            const int j = jLoop;\n" + iteration(pv: full(current), pIn: current, pOut: next)
-      out += "            }\n            if (jLoop + 1 >= nBlocks) break;\n"
-      out += "            {\n            const int j = jLoop + 1;\n" + iteration(pv: full(next), pIn: next, pOut: current)
-      out += "            }\n          }\n"
-    } else {
-      out += "          for (int j = \(first); j < nBlocks; ++j) {\n" + iteration(pv: full("pA"), pIn: "pA", pOut: "pA")
-      out += "          }\n"
-    }
-    return out
+    out += "          for (int j = \(first); j < nBlocks; ++j) {\n" + iteration(pv: "gemm_pv(o, pr, sV + vs * KV_BYTES);")
+    return out + "          }\n"
   }
 
   static func body(_ c: HopperForwardConfig) -> String {
@@ -258,7 +229,6 @@ public enum HopperForwardSource {
       }
     }
 
-    #if !DIRECT_P
     // Online softmax on one S block (rows g and g+8 of this thread, 4 threads per row):
     // new row max, P = exp2(S·scaleLog2 − max·scaleLog2) in place, the factor that rescales
     // the old O and row sum. A row that has seen only masked keys keeps max = −inf and uses 0
@@ -301,41 +271,6 @@ public enum HopperForwardSource {
       #pragma unroll
       for (int i = 0; i < BN / 4; ++i) pr[i] = pack2(s[2 * i], s[2 * i + 1]);
     }
-    #else
-    // online_softmax writing P straight into `pr` (packed pairs) instead of S in place: S is
-    // only read, so no register of a wgmma accumulator is written while a P·V is in flight.
-    DEV void online_softmax_p(const float (&s)[BN / 2], float (&m)[2], float (&l)[2], float (&rescale)[2], float sl2,
-                              u32 (&pr)[BN / 4]) {
-      float mx[2] = {m[0], m[1]};
-      #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
-        #pragma unroll
-        for (int i = 0; i < 2; ++i) mx[i] = fmaxf(mx[i], fmaxf(s[j * 4 + i * 2], s[j * 4 + i * 2 + 1]));
-      }
-      float base[2], sum[2] = {0.f, 0.f};
-      #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-        base[i] = (mx[i] == NEG_INF) ? 0.f : mx[i] * sl2;
-        rescale[i] = ex2(m[i] * sl2 - base[i]);
-        m[i] = mx[i];
-      }
-      #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
-        #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          const float p0 = ex2(fmaf(s[j * 4 + i * 2], sl2, -base[i]));
-          const float p1 = ex2(fmaf(s[j * 4 + i * 2 + 1], sl2, -base[i]));
-          sum[i] += p0 + p1;
-          pr[j * 2 + i] = pack2(p0, p1);
-        }
-      }
-      #pragma unroll
-      for (int i = 0; i < 2; ++i) l[i] = l[i] * rescale[i] + sum[i];
-    }
-
-    #endif
 
     DEV void rescale_o(float (&o)[HD / 2], const float (&r)[2]) {
       #pragma unroll
@@ -429,6 +364,55 @@ public enum HopperForwardSource {
       }
     }
 
+    // Shared-memory barriers: Q full/empty per Q buffer, then K full/empty and V full/empty per
+    // stage, from the barrier area `sBar`.
+    #define BAR_QFULL(b) (sBar + 8u * (u32)(b))
+    #define BAR_QEMPTY(b) (sBar + 8u * (QBUFS + (u32)(b)))
+    #define BAR_KFULL(s) (sBar + 8u * (2u * QBUFS + (u32)(s)))
+    #define BAR_KEMPTY(s) (sBar + 8u * (2u * QBUFS + STAGES + (u32)(s)))
+    #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
+    #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
+
+    // The producer's loads for one tile (one thread): Q into its buffer once the consumers have
+    // released it, then K and V blocks from the last one down into the rings, in the order the
+    // consumers use them — K0, then (K1, V0), (K2, V1), … `t` and `qIter` count ring slots and Q
+    // buffers across tiles.
+    DEV void producer_load_tile(const Params& p, u32 sQ, u32 sK, u32 sV, u32 sBar, int mBlock, int head, int batch,
+                                int nBlocks, int& t, int& qIter) {
+      const void* tmQ = &p.tmQ;
+      const void* tmK = &p.tmK;
+      const void* tmV = &p.tmV;
+      const int kvHead = head / p.headsPerKV;
+      const int qb = qIter % QBUFS;
+      mbar_wait(BAR_QEMPTY(qb), ((u32)(qIter / QBUFS) & 1u) ^ 1u);
+      mbar_expect_tx(BAR_QFULL(qb), Q_BYTES);
+      #pragma unroll
+      for (int pn = 0; pn < PANELS; ++pn)
+        tma_load_4d(sQ + qb * Q_BYTES + pn * (BM * 128), tmQ, BAR_QFULL(qb), pn * 64, mBlock * BM, head, batch);
+      ++qIter;
+      for (int j = 0; j <= nBlocks; ++j) {
+        if (j < nBlocks) {
+          const int g = t + j, s = g % STAGES;
+          mbar_wait(BAR_KEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
+          mbar_expect_tx(BAR_KFULL(s), KV_BYTES);
+          const int n = nBlocks - 1 - j;
+          #pragma unroll
+          for (int pn = 0; pn < PANELS; ++pn)
+            tma_load_4d(sK + s * KV_BYTES + pn * (BN * 128), tmK, BAR_KFULL(s), pn * 64, n * BN, kvHead, batch);
+        }
+        if (j >= 1) {
+          const int g = t + j - 1, s = g % STAGES;
+          mbar_wait(BAR_VEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
+          mbar_expect_tx(BAR_VFULL(s), KV_BYTES);
+          const int n = nBlocks - j;
+          #pragma unroll
+          for (int pn = 0; pn < PANELS; ++pn)
+            tma_load_4d(sV + s * KV_BYTES + pn * (BN * 128), tmV, BAR_VFULL(s), pn * 64, n * BN, kvHead, batch);
+        }
+      }
+      t += nBlocks;
+    }
+
     extern "C" __global__ void __launch_bounds__(THREADS, 1) \#(c.name)(const __grid_constant__ Params p) {
       extern __shared__ __align__(1024) unsigned char smem_raw[];
       const u32 base = (smem_u32(smem_raw) + 1023u) & ~1023u;
@@ -436,12 +420,6 @@ public enum HopperForwardSource {
       const u32 sK = sQ + QBUFS * Q_BYTES;
       const u32 sV = sK + STAGES * KV_BYTES;
       const u32 sBar = sV + STAGES * KV_BYTES;
-      #define BAR_QFULL(b) (sBar + 8u * (u32)(b))
-      #define BAR_QEMPTY(b) (sBar + 8u * (QBUFS + (u32)(b)))
-      #define BAR_KFULL(s) (sBar + 8u * (2u * QBUFS + (u32)(s)))
-      #define BAR_KEMPTY(s) (sBar + 8u * (2u * QBUFS + STAGES + (u32)(s)))
-      #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
-      #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
       // DYNAMIC: the consumers' next tile (-1: stop) travels through this CTA's slot of the
       // tile-counter buffer, between named barriers: bar.arrive after the write synchronizes
       // with the readers' bar.sync, and their bar.arrive after the read with the writer's next
@@ -520,36 +498,7 @@ public enum HopperForwardSource {
             decode_tile(p, tile, mBlock, head, batch);
             const int nBlocks = key_blocks(p, mBlock);
             if (lane == 0) {
-              const int kvHead = head / p.headsPerKV;
-              const int qb = qIter % QBUFS;
-              mbar_wait(BAR_QEMPTY(qb), ((u32)(qIter / QBUFS) & 1u) ^ 1u);
-              mbar_expect_tx(BAR_QFULL(qb), Q_BYTES);
-              #pragma unroll
-              for (int pn = 0; pn < PANELS; ++pn)
-                tma_load_4d(sQ + qb * Q_BYTES + pn * (BM * 128), tmQ, BAR_QFULL(qb), pn * 64, mBlock * BM, head, batch);
-              ++qIter;
-              // Order of use by the consumers: K0, then (K1, V0), (K2, V1), ...
-              for (int j = 0; j <= nBlocks; ++j) {
-                if (j < nBlocks) {
-                  const int g = t + j, s = g % STAGES;
-                  mbar_wait(BAR_KEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
-                  mbar_expect_tx(BAR_KFULL(s), KV_BYTES);
-                  const int n = nBlocks - 1 - j;
-                  #pragma unroll
-                  for (int pn = 0; pn < PANELS; ++pn)
-                    tma_load_4d(sK + s * KV_BYTES + pn * (BN * 128), tmK, BAR_KFULL(s), pn * 64, n * BN, kvHead, batch);
-                }
-                if (j >= 1) {
-                  const int g = t + j - 1, s = g % STAGES;
-                  mbar_wait(BAR_VEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
-                  mbar_expect_tx(BAR_VFULL(s), KV_BYTES);
-                  const int n = nBlocks - j;
-                  #pragma unroll
-                  for (int pn = 0; pn < PANELS; ++pn)
-                    tma_load_4d(sV + s * KV_BYTES + pn * (BN * 128), tmV, BAR_VFULL(s), pn * 64, n * BN, kvHead, batch);
-                }
-              }
-              t += nBlocks;
+              producer_load_tile(p, sQ, sK, sV, sBar, mBlock, head, batch, nBlocks, t, qIter);
             }
             // Claimed once this tile's loads are all issued: the consumers are still two blocks
             // from its end, which hides the atomic's latency.
@@ -576,36 +525,7 @@ public enum HopperForwardSource {
             decode_tile(p, tile, mBlock, head, batch);
             const int nBlocks = key_blocks(p, mBlock);
             if (nBlocks == 0) continue;
-            const int kvHead = head / p.headsPerKV;
-            const int qb = qIter % QBUFS;
-            mbar_wait(BAR_QEMPTY(qb), ((u32)(qIter / QBUFS) & 1u) ^ 1u);
-            mbar_expect_tx(BAR_QFULL(qb), Q_BYTES);
-            #pragma unroll
-            for (int pn = 0; pn < PANELS; ++pn)
-              tma_load_4d(sQ + qb * Q_BYTES + pn * (BM * 128), tmQ, BAR_QFULL(qb), pn * 64, mBlock * BM, head, batch);
-            ++qIter;
-            // Order of use by the consumers: K0, then (K1, V0), (K2, V1), ...
-            for (int j = 0; j <= nBlocks; ++j) {
-              if (j < nBlocks) {
-                const int g = t + j, s = g % STAGES;
-                mbar_wait(BAR_KEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
-                mbar_expect_tx(BAR_KFULL(s), KV_BYTES);
-                const int n = nBlocks - 1 - j;
-                #pragma unroll
-                for (int pn = 0; pn < PANELS; ++pn)
-                  tma_load_4d(sK + s * KV_BYTES + pn * (BN * 128), tmK, BAR_KFULL(s), pn * 64, n * BN, kvHead, batch);
-              }
-              if (j >= 1) {
-                const int g = t + j - 1, s = g % STAGES;
-                mbar_wait(BAR_VEMPTY(s), ((u32)(g / STAGES) & 1u) ^ 1u);
-                mbar_expect_tx(BAR_VFULL(s), KV_BYTES);
-                const int n = nBlocks - j;
-                #pragma unroll
-                for (int pn = 0; pn < PANELS; ++pn)
-                  tma_load_4d(sV + s * KV_BYTES + pn * (BN * 128), tmV, BAR_VFULL(s), pn * 64, n * BN, kvHead, batch);
-              }
-            }
-            t += nBlocks;
+            producer_load_tile(p, sQ, sK, sV, sBar, mBlock, head, batch, nBlocks, t, qIter);
           }
         } else if (warp >= 1) {
     #endif
@@ -644,12 +564,7 @@ public enum HopperForwardSource {
         float m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f}, rescale[2];
     #if CROSS_TILE
         float s[BN / 2];   // carried into the next tile when primed
-        u32 pA[BN / 4];    // P of even key blocks (and of all blocks without ALTERNATING_P)
-    #if ALTERNATING_P
-        u32 pB[BN / 4];    // P of odd key blocks
-    #else
-        u32 (&pB)[BN / 4] = pA;
-    #endif
+        u32 pr[BN / 4];
     #endif
         // CROSS_TILE: the first Q·Kᵀ (and its softmax) of the next tile was issued under this
         // tile's final P·V and epilogue; the loop then starts at its second key block.
@@ -674,12 +589,7 @@ public enum HopperForwardSource {
           for (int i = 0; i < HD / 2; ++i) o[i] = 0.f;
     #if !CROSS_TILE
           float s[BN / 2];
-          u32 pA[BN / 4];
-    #if ALTERNATING_P
-          u32 pB[BN / 4];
-    #else
-          u32 (&pB)[BN / 4] = pA;
-    #endif
+          u32 pr[BN / 4];
     #endif
     #if PINGPONG
           if (!ppStarted) {
@@ -709,12 +619,8 @@ public enum HopperForwardSource {
             RELEASE(BAR_KEMPTY(s0));
             if (first_block_needs_mask(p, n, mBlock))
               apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-    #if DIRECT_P
-            online_softmax_p(s, m, l, rescale, sl2, pA);
-    #else
             online_softmax(s, m, l, rescale, sl2);
-            convert_p(s, pA);
-    #endif
+            convert_p(s, pr);
           }
           primed = false;
 
@@ -729,15 +635,13 @@ public enum HopperForwardSource {
     #endif
           mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
           PP_SYNC();
-          fence_regs(o); fence_regs(pA); fence_regs(pB);
+          fence_regs(o); fence_regs(pr);
     #if CROSS_TILE
           fence_regs(s);
     #endif
           wg_fence();
-          // P of the last block sits in pA when its index nBlocks - 1 is even.
-          if (nBlocks == 1) gemm_pv_first(o, pA, sV + vs * KV_BYTES, firstSteps);
-          else if (!ALTERNATING_P || ((nBlocks - 1) & 1) == 0) gemm_pv(o, pA, sV + vs * KV_BYTES);
-          else gemm_pv(o, pB, sV + vs * KV_BYTES);
+          if (nBlocks == 1) gemm_pv_first(o, pr, sV + vs * KV_BYTES, firstSteps);
+          else gemm_pv(o, pr, sV + vs * KV_BYTES);
           t += nBlocks;
           ++qIter;
     #if CROSS_TILE
@@ -755,7 +659,7 @@ public enum HopperForwardSource {
             wg_commit();
             PP_ARRIVE();
             wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
-            fence_regs(o); fence_regs(pA); fence_regs(pB);
+            fence_regs(o); fence_regs(pr);
             RELEASE(BAR_VEMPTY(vs));
             store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
             reset_stats(m, l);
@@ -766,19 +670,15 @@ public enum HopperForwardSource {
             firstSteps = (key_end(p, nm) - n * BN + 15) / 16;
             if (first_block_needs_mask(p, n, nm))
               apply_mask(s, n, nm * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-    #if DIRECT_P
-            online_softmax_p(s, m, l, rescale, sl2, pA);
-    #else
             online_softmax(s, m, l, rescale, sl2);
-            convert_p(s, pA);
-    #endif
+            convert_p(s, pr);
             primed = true;
             continue;
           }
     #endif
           PP_ARRIVE();
           wg_wait<0>();
-          fence_regs(o); fence_regs(pA); fence_regs(pB);
+          fence_regs(o); fence_regs(pr);
           RELEASE(BAR_VEMPTY(vs));
           store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
           reset_stats(m, l);

@@ -8,12 +8,12 @@ public enum HopperSweep {
     func add(
       _ d: Int, _ bn: Int, _ st: Int, _ causal: Bool, _ pp: Bool = true, _ dtype: DType = .bfloat16,
       consumers: Int = 2, trim: Bool = true, cross: Bool = false, rescale: Bool = false,
-      alt: Bool = false, direct: Bool = false, dyn: Bool = false, q2: Bool = false
+      dyn: Bool = false, q2: Bool = false
     ) {
       let c = HopperForwardConfig(
         dtype: dtype, headDim: d, blockN: bn, stages: st, causal: causal, pingPong: pp,
         consumerWarpgroups: consumers, trimTail: trim, crossTile: cross, rescaleBeforePV: rescale,
-        alternatingP: alt, directP: direct, dynamicScheduler: dyn, doubleQ: q2)
+        dynamicScheduler: dyn, doubleQ: q2)
       if c.isValid && !out.contains(c) { out.append(c) }
     }
     for causal in [false, true] {
@@ -22,8 +22,7 @@ public enum HopperSweep {
           for e in HopperBlockTable.entries(headDim: d, causal: causal) {
             add(
               d, e.blockN, e.stages, causal, e.pingPong, dtype, consumers: e.consumerWarpgroups, trim: e.trimTail,
-              cross: e.crossTile, rescale: e.rescaleBeforePV, alt: e.alternatingP, direct: e.directP,
-              dyn: e.dynamicScheduler, q2: e.doubleQ)
+              cross: e.crossTile, rescale: e.rescaleBeforePV, dyn: e.dynamicScheduler, q2: e.doubleQ)
           }
         }
       }
