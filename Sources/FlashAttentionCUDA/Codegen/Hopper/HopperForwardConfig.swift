@@ -184,13 +184,14 @@ public enum HopperBlockTable {
       return Entry(
         blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
     case (128, false):
-      // Two Q buffers, so the next tile's Q loads under this one: blockN 128 at ≤ 1k (0.91–0.97),
-      // 160 from 2k (1.00–1.05 at 4k, 1.06–1.12 at 8k, 1.12–1.18 at 16k; blockN 176, which
-      // leaves no room for a second Q buffer, 1.02 / 1.05 / 1.06–1.10). Tiles are equal here, so
-      // round-robin does as well as the dynamic scheduler (within ±1%, runs 8–10).
+      // Two Q buffers, so the next tile's Q loads under this one, at ≤ 2k (blockN 128 to 1k:
+      // 0.91–0.97; 160 at 2k: 1.01) and at 16k (1.12–1.15); at 4k–8k blockN 160 with one Q buffer
+      // was 1–2.5% faster in runs 10–12 (4k 1.05–1.06, 8k 1.08). blockN 176 (no room for a
+      // second Q buffer) 1.02 / 1.05 / 1.06–1.11. Tiles are equal here, so round-robin does as
+      // well as the dynamic scheduler (within ±1%).
       return Entry(
         blockN: seqlenK <= 1024 ? 128 : 160, stages: 2, pingPong: true, persistent: true, trimTail: true,
-        doubleQ: true)
+        doubleQ: seqlenK <= 2048 || seqlenK > 8192)
     case (128, true):
       // Cross-tile overlap at ≤ 2k (0.91 at 512, 0.99–1.00 at 1k, 1.04–1.06 at 2k); from 4k
       // blockN 160, two Q buffers and the dynamic scheduler (1.03 at 4k, 1.08 at 8k, 1.18 at
