@@ -33,6 +33,7 @@ public enum HopperSweep {
       add(128, 160, 2, causal, dyn: true)
       add(128, 128, 2, causal, dyn: true)
       add(128, 128, 2, causal, cross: true)
+      add(128, 160, 2, causal, cross: true)
       add(64, 128, 4, causal, consumers: 3)
       add(64, 128, 4, causal, consumers: 3, cross: true)
       add(256, 80, 2, causal, rescale: true)
