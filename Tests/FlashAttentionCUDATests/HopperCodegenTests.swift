@@ -67,11 +67,13 @@ import Testing
     let launch = try #require(launches.first)
     #expect(launch.grid == Dim3(3 * 8 * 2))  // causal at seqlen 777 is persistent, but no SM count was given
     #expect(launch.block == Dim3(384))
-    #expect(launch.parameterBlock.count == 512)
-    // The three maps land at 0, 128, 256 in request order Q, K, V.
+    #expect(launch.parameterBlock.count == HopperForwardSource.ParamsLayout.size)
+    // The maps land at 0, 128, 256 and 512 in request order Q, K, V, O.
     #expect(launch.parameterBlock[0] == 1 && launch.parameterBlock[128] == 2 && launch.parameterBlock[256] == 3)
+    #expect(launch.parameterBlock[HopperForwardSource.ParamsLayout.tensorMapO] == 4)
     let all = requests.all
-    #expect(all.count == 3)
+    #expect(all.count == 4)  // this entry stores O through a TMA store: a fourth map
+    #expect(all[3].globalDims == [128, 300, 8, 2] && all[3].boxDims == [64, 64, 1, 1])
     #expect(all[0].globalDims == [128, 300, 8, 2])
     #expect(all[0].boxDims == [64, 128, 1, 1])
     #expect(all[1].globalDims == [128, 777, 2, 2])
@@ -103,13 +105,14 @@ import Testing
   @Test func tableSchedulesShortSequencesRoundRobinAndLongOnesDynamically() {
     // Round-robin persistent grids (with cross-tile overlap where measured faster) for short
     // sequences; the atomic tile scheduler for long ones (see HopperBlockTable).
-    let d128Causal2k = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 2048)
-    #expect(d128Causal2k.persistent && d128Causal2k.crossTile && !d128Causal2k.dynamicScheduler)
+    let d128Causal1k = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 1024)
+    #expect(d128Causal1k.persistent && d128Causal1k.crossTile && !d128Causal1k.dynamicScheduler)
+    #expect(d128Causal1k.tmaStoreO)
     let d128Causal = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 4096)
     #expect(d128Causal.dynamicScheduler && d128Causal.doubleQ && d128Causal.blockN == 160)
     let d128 = HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 16384)
-    #expect(!d128.dynamicScheduler && d128.doubleQ && d128.blockN == 160 && d128.persistent)
-    #expect(!HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 4096).doubleQ)
+    #expect(!d128.dynamicScheduler && d128.doubleQ && d128.blockN == 160 && d128.persistent && !d128.tmaStoreO)
+    #expect(!HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 8192).doubleQ)
     #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 2048).dynamicScheduler)
     #expect(!HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 8192).persistent)
     #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 4096).consumerWarpgroups == 3)
@@ -127,6 +130,34 @@ import Testing
         }
       }
     }
+  }
+
+  @Test func tmaStoreEntriesFallBackForOutputsATMACannotWrite() throws {
+    let problem = try AttentionProblem(batch: 2, queryHeads: 4, seqlenQ: 1000, headDim: 128)
+    let r = contiguousRef(0x10000, problem.queryShape)
+    let requests = RequestLog()
+    let encode: TensorMapEncoder = { req throws(AttentionError) in
+      requests.append(req)
+      return [UInt8](repeating: 0, count: 128)
+    }
+    let tma = try #require(
+      try HopperForwardPlanner.plan(
+        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
+        multiprocessorCount: 132, tileCounter: 0x30000, encodeTensorMap: encode
+      ).first)
+    #expect(tma.entryPoint.contains("_so"))
+    #expect(requests.count == 4)  // Q, K, V and O
+    #expect(requests.all[3].boxDims == [64, 64, 1, 1])
+    // O with an odd row stride (headDim 128 in rows of 130 elements): 4-byte stores instead.
+    let odd = DeviceTensorRef(
+      address: 0x10000, strides: TensorStrides(batch: 1000 * 4 * 130, seqlen: 4 * 130, head: 130))
+    let direct = try #require(
+      try HopperForwardPlanner.plan(
+        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: odd, lse: 0x20000,
+        multiprocessorCount: 132, tileCounter: 0x30000, encodeTensorMap: encode
+      ).first)
+    #expect(!direct.entryPoint.contains("_so"))
+    #expect(HopperForwardPlanner.catalog().contains { $0.name == direct.entryPoint })
   }
 
   @Test func dynamicEntriesNeedATileCounterElseTheirStaticTwinRuns() throws {

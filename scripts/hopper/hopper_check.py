@@ -29,7 +29,7 @@ def ck(r, what):
 # Params layout (HopperForwardSource.ParamsLayout)
 OFF = dict(tmQ=0, tmK=128, tmV=256, o=384, lse=392, oB=400, oS=408, oH=416,
            seqlenQ=424, seqlenK=428, heads=432, headsPerKV=436, numMBlocks=440, scaleLog2=444, numTiles=448)
-PARAMS_SIZE = 512
+PARAMS_SIZE = 640
 NUM_SMS = 132
 PLANS = {}
 DT_CODE = {torch.bfloat16: 9, torch.float16: 6}
@@ -68,6 +68,7 @@ def make_params(k, q, kk, v, o, lse, scale, ctas=None):
     buf[0:128] = encode_map(q, Nq, Hq, B, D, m["blockM"])
     buf[128:256] = encode_map(kk, Nk, Hkv, B, D, m["blockN"])
     buf[256:384] = encode_map(v, Nk, Hkv, B, D, m["blockN"])
+    buf[512:640] = encode_map(o, Nq, Hq, B, D, 64)  # the TMA-store epilogue's target (unused by the others)
     import struct
     mblocks = (Nq + m["blockM"] - 1) // m["blockM"]
     tiles = mblocks * Hq * B

@@ -39,6 +39,9 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var dynamicScheduler: Bool
   /// Two Q buffers without cross-tile overlap: the next tile's Q loads while this tile runs.
   public var doubleQ: Bool
+  /// O leaves through shared memory (the tile's Q buffer) and a TMA store instead of 4-byte
+  /// global stores. Needs two Q buffers (the Q buffer is held through the epilogue).
+  public var tmaStoreO: Bool
   public var queryBuffers: Int { crossTile || doubleQ ? 2 : 1 }
 
   /// The wgmma N widths the Q·Kᵀ product is generated for.
@@ -64,8 +67,9 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public init(
     dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
     trimTail: Bool = false, crossTile: Bool = false, rescaleBeforePV: Bool = false,
-    dynamicScheduler: Bool = false, doubleQ: Bool = false
+    dynamicScheduler: Bool = false, doubleQ: Bool = false, tmaStoreO: Bool = false
   ) {
+    self.tmaStoreO = tmaStoreO
     self.dynamicScheduler = dynamicScheduler
     self.doubleQ = doubleQ
     self.rescaleBeforePV = rescaleBeforePV
@@ -94,7 +98,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
       trimTail: entry.trimTail, crossTile: entry.crossTile, rescaleBeforePV: entry.rescaleBeforePV,
       dynamicScheduler: entry.dynamicScheduler,
-      doubleQ: entry.doubleQ)
+      doubleQ: entry.doubleQ, tmaStoreO: entry.tmaStoreO)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
@@ -122,7 +126,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     Self.supportedHeadDims.contains(headDim) && (dtype == .float16 || dtype == .bfloat16)
       && blockN % 16 == 0 && (16...256).contains(blockN) && (1...8).contains(stages)
       && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
-      && !(dynamicScheduler && (crossTile || consumerWarpgroups != 2)) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
+      && !(dynamicScheduler && (crossTile || consumerWarpgroups != 2)) && (!tmaStoreO || queryBuffers == 2) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
       && sharedMemoryBytes <= Self.sharedMemoryLimit
   }
 
@@ -131,7 +135,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
       + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "")
       + (rescaleBeforePV ? "_ro" : "")
-      + (doubleQ ? "_q2" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
+      + (doubleQ ? "_q2" : "") + (tmaStoreO ? "_so" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
       + "_sm90a"
   }
   public var description: String { name }
@@ -163,6 +167,7 @@ public enum HopperBlockTable {
     public var rescaleBeforePV: Bool = false
     public var dynamicScheduler: Bool = false
     public var doubleQ: Bool = false
+    public var tmaStoreO: Bool = false
   }
 
   /// The entry for a head dimension, mask and key length. Ratios quoted are cuDNN time / ours
@@ -184,24 +189,30 @@ public enum HopperBlockTable {
       return Entry(
         blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
     case (128, false):
-      // Two Q buffers, so the next tile's Q loads under this one, at ≤ 2k (blockN 128 to 1k:
-      // 0.91–0.97; 160 at 2k: 1.01) and at 16k (1.12–1.15); at 4k–8k blockN 160 with one Q buffer
-      // was 1–2.5% faster in runs 10–12 (4k 1.05–1.06, 8k 1.08). blockN 176 (no room for a
-      // second Q buffer) 1.02 / 1.05 / 1.06–1.11. Tiles are equal here, so round-robin does as
-      // well as the dynamic scheduler (within ±1%).
-      return Entry(
-        blockN: seqlenK <= 1024 ? 128 : 160, stages: 2, pingPong: true, persistent: true, trimTail: true,
-        doubleQ: seqlenK <= 2048 || seqlenK > 8192)
-    case (128, true):
-      // Cross-tile overlap at ≤ 2k (0.91 at 512, 0.99–1.00 at 1k, 1.04–1.06 at 2k); from 4k
-      // blockN 160, two Q buffers and the dynamic scheduler (1.03 at 4k, 1.08 at 8k, 1.18 at
-      // 16k; one CTA per tile 1.00 / 1.06 / 1.16–1.18).
-      if seqlenK <= 2048 {
-        return Entry(blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true)
+      // Two Q buffers, so the next tile's Q loads under this one, at ≤ 4k and at 16k; at 8k
+      // blockN 160 with one Q buffer was 1–2.5% faster (runs 10–12, 18). Up to 4k the epilogue
+      // leaves through shared memory and a TMA store (`tmaStoreO`, run 18: +3.5% at 1k with
+      // blockN 128 and cross-tile overlap, +2% at 2k and +1% at 4k with blockN 160). blockN
+      // 176 (no room for a second Q buffer) 1.02 / 1.05 / 1.06–1.11 at 4k / 8k / 16k.
+      if seqlenK <= 1024 {
+        return Entry(
+          blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true, tmaStoreO: true)
       }
       return Entry(
-        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: true,
-        doubleQ: true)
+        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true,
+        doubleQ: seqlenK <= 4096 || seqlenK > 8192, tmaStoreO: seqlenK <= 4096)
+    case (128, true):
+      // Cross-tile overlap and the TMA-store epilogue at ≤ 1k (1.00–1.03); blockN 160 with two Q
+      // buffers and the TMA-store epilogue at 2k (+2% over cross-tile, run 18); from 4k blockN
+      // 160, two Q buffers and the dynamic scheduler (1.00–1.03 at 4k, 1.04–1.08 at 8k,
+      // 1.13–1.16 at 16k; one CTA per tile 1.00 / 1.06 / 1.16–1.18).
+      if seqlenK <= 1024 {
+        return Entry(
+          blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true, tmaStoreO: true)
+      }
+      return Entry(
+        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: seqlenK > 2048,
+        doubleQ: true, tmaStoreO: seqlenK <= 2048)
     case (256, false):
       // FlashAttention-3's rescale order: the in-place order spills 8 bytes here since the
       // first Q·Kᵀ of a block writes S without reading it (1.04–1.07 at 4k, 1.13–1.18 at 16k
@@ -216,6 +227,14 @@ public enum HopperBlockTable {
         blockN: 80, stages: 2, pingPong: true, persistent: seqlenK <= 4096, trimTail: true, rescaleBeforePV: true,
         dynamicScheduler: seqlenK > 1024 && seqlenK <= 4096)
     }
+  }
+
+  /// The same kernel with 4-byte global stores in the epilogue (for outputs a TMA store cannot
+  /// take: base or strides not 16-byte multiples).
+  public static func directStoreTwin(of e: Entry) -> Entry {
+    var s = e
+    s.tmaStoreO = false
+    return s
   }
 
   /// The same kernel with tiles dealt statically: round-robin on a persistent grid, or one
@@ -233,7 +252,9 @@ public enum HopperBlockTable {
     var out: [Entry] = []
     for n in [512, 1024, 2048, 4096, 8192, 16384] {
       let e = entry(headDim: headDim, causal: causal, seqlenK: n)
-      for candidate in e.dynamicScheduler ? [e, staticTwin(of: e, causal: causal)] : [e] {
+      var candidates = e.dynamicScheduler ? [e, staticTwin(of: e, causal: causal)] : [e]
+      if e.tmaStoreO { candidates += candidates.map(directStoreTwin) }
+      for candidate in candidates {
         // The grid (persistent or not) is chosen at launch; the kernel is the same.
         var kernel = candidate
         kernel.persistent = false

@@ -58,8 +58,13 @@ public enum HopperForwardPlanner {
     if entry.dynamicScheduler && (tileCounter == nil || multiprocessorCount == nil) {
       entry = HopperBlockTable.staticTwin(of: entry, causal: causal)
     }
+    if entry.tmaStoreO && !tmaCanStore(output) {
+      entry = HopperBlockTable.directStoreTwin(of: entry)
+    }
     let c = config ?? HopperForwardConfig.config(dtype: dtype, headDim: problem.headDim, causal: causal, entry: entry)
-    guard c.isValid, c.headDim == problem.headDim, c.dtype == dtype, c.causal == (problem.mask == .causal) else {
+    guard c.isValid, c.headDim == problem.headDim, c.dtype == dtype, c.causal == (problem.mask == .causal),
+      !c.tmaStoreO || tmaCanStore(output)
+    else {
       throw .invalidArgument(argument: "config", value: c.name, expected: "a valid variant for \(problem)")
     }
     if c.dynamicScheduler && (tileCounter ?? 0) == 0 {
@@ -76,7 +81,11 @@ public enum HopperForwardPlanner {
     let mapQ = try encodeTensorMap(request(q, seqlen: problem.seqlenQ, heads: problem.queryHeads, rows: c.blockM))
     let mapK = try encodeTensorMap(request(k, seqlen: problem.seqlenK, heads: problem.keyValueHeads, rows: c.blockN))
     let mapV = try encodeTensorMap(request(v, seqlen: problem.seqlenK, heads: problem.keyValueHeads, rows: c.blockN))
-    for map in [mapQ, mapK, mapV] where map.count != TensorMapRequest.encodedByteCount {
+    // O as a TMA store target (box of 64 rows: one consumer warpgroup's rows), only for the
+    // variants whose epilogue stores through shared memory.
+    let mapO = c.tmaStoreO
+      ? try encodeTensorMap(request(output, seqlen: problem.seqlenQ, heads: problem.queryHeads, rows: 64)) : nil
+    for map in [mapQ, mapK, mapV] + (mapO.map { [$0] } ?? []) where map.count != TensorMapRequest.encodedByteCount {
       throw .backendFailure(backend: "cuda", message: "tensor map encoder returned \(map.count) bytes, expected 128")
     }
     let mBlocks = (problem.seqlenQ + c.blockM - 1) / c.blockM
@@ -100,6 +109,7 @@ public enum HopperForwardPlanner {
     params.put(mapQ, at: L.tensorMapQ)
     params.put(mapK, at: L.tensorMapK)
     params.put(mapV, at: L.tensorMapV)
+    if let mapO { params.put(mapO, at: L.tensorMapO) }
     params.put(output.address, at: L.output)
     params.put(lse, at: L.lse)
     params.put(Int64(output.strides.batch), at: L.outputBatchStride)
@@ -122,6 +132,12 @@ public enum HopperForwardPlanner {
         dynamicSharedMemoryBytes: c.sharedMemoryBytes,
         parameterBlock: params.bytes)
     ]
+  }
+
+  /// Whether a TMA store can write `output`: 16-byte-aligned base and 16-byte-multiple strides.
+  static func tmaCanStore(_ output: DeviceTensorRef) -> Bool {
+    output.address % 16 == 0
+      && [output.strides.seqlen, output.strides.head, output.strides.batch].allSatisfy { ($0 * 2) % 16 == 0 }
   }
 
   /// Bytes of the tile-counter buffer a dynamically scheduled launch needs (two counters and a

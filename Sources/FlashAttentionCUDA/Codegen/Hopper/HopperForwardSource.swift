@@ -33,7 +33,8 @@ public enum HopperForwardSource {
     public static let scaleLog2 = 444
     public static let tiles = 448
     public static let tileCounter = 456
-    public static let size = 512
+    public static let tensorMapO = 512
+    public static let size = 640
   }
 
   public static func generate(_ c: HopperForwardConfig) -> GeneratedKernel {
@@ -66,6 +67,7 @@ public enum HopperForwardSource {
     #define CROSS_TILE \(c.crossTile ? 1 : 0)
     #define RESCALE_BEFORE_PV \(c.rescaleBeforePV ? 1 : 0)
     #define DYNAMIC \(c.dynamicScheduler ? 1 : 0)
+    #define STORE_O_TMA \(c.tmaStoreO ? 1 : 0)
     #define QBUFS \(c.queryBuffers)
     #define Q_BYTES (BM * HD * 2)
     #define KV_BYTES (BN * HD * 2)
@@ -83,6 +85,7 @@ public enum HopperForwardSource {
       int numTiles;                   // numMBlocks · heads · batch
       u64 tileCounter;                // DYNAMIC: int32[2 + gridDim.x] in global memory: next tile and CTAs done
                                       // (zero at launch, zero again at exit), then one hand-over slot per CTA
+      TmaDesc tmO;                    // STORE_O_TMA: O as (headDim, seqlenQ, heads, batch), box (64, 64, 1, 1)
     };
     static_assert(sizeof(Params) == \(ParamsLayout.size), "Params layout");
 
@@ -346,6 +349,46 @@ public enum HopperForwardSource {
         }
       }
     }
+
+    #if STORE_O_TMA
+    // Epilogue through shared memory: the warpgroup writes its 64 normalised O rows into its
+    // half of the tile's (now unused) Q buffer in the TMA's 128-byte-swizzled layout — 16-byte
+    // chunk (col/8) XOR (row % 8), conflict-free — and one thread stores them with TMA (rows
+    // past seqlenQ are clipped by the tensor map). Far fewer instructions than 4-byte global
+    // stores; the caller releases the Q buffer only after `wait_group.read`.
+    DEV void store_rows_tma(const Params& p, const float (&o)[HD / 2], const float (&m)[2], float (&l)[2],
+                            u32 qTile, int cw, int mBlock, int head, int batch, float sl2) {
+      #pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+      }
+      const int lane = thread_index() % 32, r0 = ((thread_index() / 32) % 4) * 16 + lane / 4;
+      float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
+      #pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int r = r0 + 8 * i;
+        const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
+        #pragma unroll
+        for (int j = 0; j < HD / 8; ++j) {
+          const u32 addr = qTile + (j / 8) * (BM * 128) + (cw * 64 + r) * 128 + (((j % 8) ^ (r % 8)) * 16) + (lane % 4) * 4;
+          st_shared_u32(addr, pack2(o[j * 4 + i * 2] * inv, o[j * 4 + i * 2 + 1] * inv));
+        }
+        const int row = mBlock * BM + cw * 64 + r;
+        if (lane % 4 == 0 && row < p.seqlenQ)
+          lse[row] = l[i] > 0.f ? (m[i] * sl2 + lg2(l[i])) * 0.6931471805599453f : NEG_INF;
+      }
+      fence_proxy_async_shared();
+      named_bar_sync(5 + cw, 128);
+      if (thread_index() % 128 == 0) {
+        #pragma unroll
+        for (int pn = 0; pn < PANELS; ++pn)
+          tma_store_4d(&p.tmO, qTile + pn * (BM * 128) + cw * 64 * 128, pn * 64, mBlock * BM + cw * 64, head, batch);
+        bulk_commit();
+        bulk_wait_read0();
+      }
+    }
+    #endif
 
     // A tile that sees no key at all (causal, seqlenQ > seqlenK): O = 0, LSE = −inf. Written
     // by the producer warpgroup's three spare warps (`t` in 0..<96), which keeps this rare
@@ -625,8 +668,11 @@ public enum HopperForwardSource {
           primed = false;
 
     \#(steadyLoop(c))
+          const int tileQ = qIter % QBUFS;
+    #if !STORE_O_TMA
           // Every Q·Kᵀ of this tile is done: the producer may reuse its Q buffer.
-          RELEASE(BAR_QEMPTY(qIter % QBUFS));
+          RELEASE(BAR_QEMPTY(tileQ));
+    #endif
 
           // Last phase: O += P · V_0 (and, with CROSS_TILE, the next tile's first Q·Kᵀ).
           const int gv = t + nBlocks - 1, vs = gv % STAGES;
@@ -661,7 +707,12 @@ public enum HopperForwardSource {
             wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
             fence_regs(o); fence_regs(pr);
             RELEASE(BAR_VEMPTY(vs));
+    #if STORE_O_TMA
+            store_rows_tma(p, o, m, l, sQ + tileQ * Q_BYTES, cw, mBlock, head, batch, sl2);
+            RELEASE(BAR_QEMPTY(tileQ));  // its O has left shared memory
+    #else
             store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
+    #endif
             reset_stats(m, l);
             wg_wait<0>();
             fence_regs(s);
@@ -680,7 +731,12 @@ public enum HopperForwardSource {
           wg_wait<0>();
           fence_regs(o); fence_regs(pr);
           RELEASE(BAR_VEMPTY(vs));
+    #if STORE_O_TMA
+          store_rows_tma(p, o, m, l, sQ + tileQ * Q_BYTES, cw, mBlock, head, batch, sl2);
+          RELEASE(BAR_QEMPTY(tileQ));  // its O has left shared memory
+    #else
           store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
+    #endif
           reset_stats(m, l);
         }
     #if PINGPONG

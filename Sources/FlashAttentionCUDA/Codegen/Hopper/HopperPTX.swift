@@ -56,6 +56,18 @@ enum HopperPTX {
           "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], [%2];"
           :: "r"(dst), "l"(tmap), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3) : "memory");
       }
+      // Shared → global: a 4-d tile out of shared memory (bulk group), and the waits on it.
+      DEV void tma_store_4d(const void* tmap, u32 src, int c0, int c1, int c2, int c3) {
+        asm volatile(
+          "cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5}], [%1];"
+          :: "l"(tmap), "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3) : "memory");
+      }
+      DEV void bulk_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+      // Until every committed bulk store has finished reading its shared memory.
+      DEV void bulk_wait_read0() { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
+      // Orders this thread's ordinary shared-memory writes before later async-proxy (TMA) reads.
+      DEV void fence_proxy_async_shared() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+      DEV void st_shared_u32(u32 addr, u32 v) { asm volatile("st.shared.u32 [%0], %1;" :: "r"(addr), "r"(v) : "memory"); }
       DEV void tma_prefetch_desc(const void* tmap) {
         asm volatile("prefetch.tensormap [%0];" :: "l"(tmap) : "memory");
       }
