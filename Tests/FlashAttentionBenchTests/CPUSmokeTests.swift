@@ -27,10 +27,21 @@ import Testing
       #expect(Set(records.filter { $0.pass == pass }.map(\.implementation)) == ["flash", "standard"])
     }
     // Standard materialises seqlen²; flash does not: more memory at the longest seqlen.
-    let longest = records.filter { $0.seqlenQ == 256 && $0.pass == "forward" && !$0.causal }
-    let flash = try #require(longest.first { $0.implementation == "flash" })
-    let standard = try #require(longest.first { $0.implementation == "standard" })
-    #expect(standard.peakMemoryBytes! > flash.peakMemoryBytes!)
+    // HostMemory is process-wide and other suites allocate in parallel with this one, which
+    // can only add to a measured peak: the smallest of up to three runs is this pass's own.
+    func peaks(_ rs: [BenchRecord]) throws -> (flash: Int, standard: Int) {
+      let longest = rs.filter { $0.seqlenQ == 256 && $0.pass == "forward" && !$0.causal }
+      let flash = try #require(longest.first { $0.implementation == "flash" }?.peakMemoryBytes)
+      let standard = try #require(longest.first { $0.implementation == "standard" }?.peakMemoryBytes)
+      return (flash, standard)
+    }
+    var (flashPeak, standardPeak) = try peaks(records)
+    for _ in 0..<2 where standardPeak <= flashPeak {
+      let again = try peaks(try runner.run(plan, cost: nil))
+      flashPeak = min(flashPeak, again.flash)
+      standardPeak = min(standardPeak, again.standard)
+    }
+    #expect(standardPeak > flashPeak)
 
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-smoke-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
