@@ -132,57 +132,53 @@ import Testing
     }
   }
 
+  /// The planner's launch for `problem` on a 132-SM sm_90a GPU, bf16, inputs at 0x10000.
+  private func plannedLaunch(
+    _ problem: AttentionProblem, output: DeviceTensorRef? = nil, tileCounter: UInt64? = nil,
+    config: HopperForwardConfig? = nil, encode: @escaping TensorMapEncoder = { _ throws(AttentionError) in
+      [UInt8](repeating: 0, count: 128)
+    }
+  ) throws -> KernelLaunch {
+    let r = contiguousRef(0x10000, problem.queryShape)
+    return try #require(
+      try HopperForwardPlanner.plan(
+        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: output ?? r, lse: 0x20000,
+        config: config, multiprocessorCount: 132, tileCounter: tileCounter, encodeTensorMap: encode
+      ).first)
+  }
+
   @Test func tmaStoreEntriesFallBackForOutputsATMACannotWrite() throws {
     let problem = try AttentionProblem(batch: 2, queryHeads: 4, seqlenQ: 1000, headDim: 128)
-    let r = contiguousRef(0x10000, problem.queryShape)
     let requests = RequestLog()
     let encode: TensorMapEncoder = { req throws(AttentionError) in
       requests.append(req)
       return [UInt8](repeating: 0, count: 128)
     }
-    let tma = try #require(
-      try HopperForwardPlanner.plan(
-        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-        multiprocessorCount: 132, tileCounter: 0x30000, encodeTensorMap: encode
-      ).first)
+    let tma = try plannedLaunch(problem, tileCounter: 0x30000, encode: encode)
     #expect(tma.entryPoint.contains("_so"))
     #expect(requests.count == 4)  // Q, K, V and O
     #expect(requests.all[3].boxDims == [64, 64, 1, 1])
     // O with an odd row stride (headDim 128 in rows of 130 elements): 4-byte stores instead.
     let odd = DeviceTensorRef(
       address: 0x10000, strides: TensorStrides(batch: 1000 * 4 * 130, seqlen: 4 * 130, head: 130))
-    let direct = try #require(
-      try HopperForwardPlanner.plan(
-        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: odd, lse: 0x20000,
-        multiprocessorCount: 132, tileCounter: 0x30000, encodeTensorMap: encode
-      ).first)
+    let direct = try plannedLaunch(problem, output: odd, tileCounter: 0x30000)
     #expect(!direct.entryPoint.contains("_so"))
     #expect(HopperForwardPlanner.catalog().contains { $0.name == direct.entryPoint })
   }
 
   @Test func dynamicEntriesNeedATileCounterElseTheirStaticTwinRuns() throws {
     let problem = try AttentionProblem(batch: 2, queryHeads: 16, seqlenQ: 8192, headDim: 128, mask: .causal)
-    let r = contiguousRef(0x10000, problem.queryShape)
-    let encode: TensorMapEncoder = { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
     let tiles = 2 * 16 * (8192 / 128)
     // With a counter: the dynamic kernel on one CTA per multiprocessor, the counter's address in
     // the parameters.
-    let dynamic = try #require(
-      try HopperForwardPlanner.plan(
-        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-        multiprocessorCount: 132, tileCounter: 0xABC0, encodeTensorMap: encode
-      ).first)
+    let dynamic = try plannedLaunch(problem, tileCounter: 0xABC0)
     #expect(dynamic.entryPoint.contains("_dyn"))
     #expect(dynamic.grid == Dim3(132))
-    let counter = dynamic.parameterBlock[HopperForwardSource.ParamsLayout.tileCounter..<HopperForwardSource.ParamsLayout.tileCounter + 8]
-      .withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    typealias L = HopperForwardSource.ParamsLayout
+    let counter = dynamic.parameterBlock[L.tileCounter..<L.tileCounter + 8].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     #expect(counter == 0xABC0)
     // Without one: the same blocks, tiles dealt statically (one CTA per tile under causal).
-    let fallback = try #require(
-      try HopperForwardPlanner.plan(
-        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-        multiprocessorCount: 132, encodeTensorMap: encode
-      ).first)
+    let fallback = try plannedLaunch(problem)
     #expect(!fallback.entryPoint.contains("_dyn"))
     #expect(fallback.grid == Dim3(tiles))
     #expect(HopperForwardPlanner.catalog().contains { $0.name == fallback.entryPoint })
@@ -190,11 +186,7 @@ import Testing
     let explicit = HopperForwardConfig(
       dtype: .bfloat16, headDim: 128, blockN: 128, stages: 2, causal: true, pingPong: true, trimTail: true,
       dynamicScheduler: true)
-    #expect(throws: AttentionError.self) {
-      try HopperForwardPlanner.plan(
-        problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-        config: explicit, multiprocessorCount: 132, encodeTensorMap: encode)
-    }
+    #expect(throws: (any Error).self) { try plannedLaunch(problem, config: explicit) }
   }
 
   @Test func unsupportedProblemsNameTheReason() throws {
