@@ -87,6 +87,11 @@ def tile_counter():
         _COUNTER.append(torch.zeros(1024, dtype=torch.int32, device="cuda"))
     return _COUNTER[0]
 
+def table_uses_tile_grid(D, causal, N):
+    """HopperBlockTable's rule for the statically scheduled kernels: long causal sequences on
+    one CTA per tile (headDim 64 from 8k, the others from 4k); the rest on a persistent grid."""
+    return causal and (N >= 4096 and D != 64 or N >= 8192)
+
 def coprime_grid(sms, mblocks):
     """HopperForwardPlanner.persistentGridSize."""
     c = sms
@@ -296,7 +301,7 @@ def run_bench(kernels, args):
                         continue
                     modes = args.grids.split(",")
                     if args.grids == "auto":  # HopperBlockTable's rule: long causal on one CTA per tile
-                        modes = ["tile"] if causal and N >= 4096 and D != 64 or (causal and N >= 8192) else ["coprime"]
+                        modes = ["tile"] if table_uses_tile_grid(D, causal, N) else ["coprime"]
                     if m.get("dynamic"):
                         modes = ["dyn"]
                     for mode in modes:
@@ -350,7 +355,7 @@ def run_probe(kernels, args):
                     if m["headDim"] != D or m["causal"] != causal or m["dtype"] != "bf16":
                         continue
                     mblocks = (N + m["blockM"] - 1) // m["blockM"]
-                    tile = causal and (N >= 4096 and D != 64 or N >= 8192)
+                    tile = table_uses_tile_grid(D, causal, N)
                     ctas = "dyn" if m.get("dynamic") else (None if tile else coprime_grid(NUM_SMS, mblocks))
                     params, grid = make_params(kern, q, k, v, o, lse, 1 / math.sqrt(D), ctas)
                     launch(kern, params, grid); sync_with_timeout()

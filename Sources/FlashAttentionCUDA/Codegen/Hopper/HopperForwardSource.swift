@@ -326,13 +326,22 @@ public enum HopperForwardSource {
 
     // Epilogue of one warp's 16 rows: O = acc / rowsum (0 for rows that saw no key), LSE =
     // max·scale + ln(rowsum) (−inf for those rows). Rows past seqlenQ are not written.
-    DEV void store_rows(const Params& p, const float (&o)[HD / 2], const float (&m)[2], float (&l)[2],
-                        int row0, int head, int batch, int lane, float sl2) {
+    // The row sums were kept per thread (a quarter of each row); add the quad's four parts.
+    DEV void quad_row_sums(float (&l)[2]) {
       #pragma unroll
       for (int i = 0; i < 2; ++i) {
         l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
         l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
       }
+    }
+    // LSE (natural log) of a row from its max and sum; −inf for a row that saw no key.
+    DEV float row_lse(float m, float l, float sl2) {
+      return l > 0.f ? (m * sl2 + lg2(l)) * 0.6931471805599453f : NEG_INF;
+    }
+
+    DEV void store_rows(const Params& p, const float (&o)[HD / 2], const float (&m)[2], float (&l)[2],
+                        int row0, int head, int batch, int lane, float sl2) {
+      quad_row_sums(l);
       elem_t* out = (elem_t*)p.o + (long long)batch * p.oBatchStride + (long long)head * p.oHeadStride;
       float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
       #pragma unroll
@@ -344,8 +353,7 @@ public enum HopperForwardSource {
           #pragma unroll
           for (int j = 0; j < HD / 8; ++j)
             *(u32*)(orow + j * 8) = pack2(o[j * 4 + i * 2] * inv, o[j * 4 + i * 2 + 1] * inv);
-          if (lane % 4 == 0)
-            lse[row] = l[i] > 0.f ? (m[i] * sl2 + lg2(l[i])) * 0.6931471805599453f : NEG_INF;
+          if (lane % 4 == 0) lse[row] = row_lse(m[i], l[i], sl2);
         }
       }
     }
@@ -358,11 +366,7 @@ public enum HopperForwardSource {
     // stores; the caller releases the Q buffer only after `wait_group.read`.
     DEV void store_rows_tma(const Params& p, const float (&o)[HD / 2], const float (&m)[2], float (&l)[2],
                             u32 qTile, int cw, int mBlock, int head, int batch, float sl2) {
-      #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-      }
+      quad_row_sums(l);
       const int lane = thread_index() % 32, r0 = ((thread_index() / 32) % 4) * 16 + lane / 4;
       float* lse = (float*)p.lse + ((long long)batch * p.heads + head) * p.seqlenQ;
       #pragma unroll
@@ -375,8 +379,7 @@ public enum HopperForwardSource {
           st_shared_u32(addr, pack2(o[j * 4 + i * 2] * inv, o[j * 4 + i * 2 + 1] * inv));
         }
         const int row = mBlock * BM + cw * 64 + r;
-        if (lane % 4 == 0 && row < p.seqlenQ)
-          lse[row] = l[i] > 0.f ? (m[i] * sl2 + lg2(l[i])) * 0.6931471805599453f : NEG_INF;
+        if (lane % 4 == 0 && row < p.seqlenQ) lse[row] = row_lse(m[i], l[i], sl2);
       }
       fence_proxy_async_shared();
       named_bar_sync(5 + cw, 128);
@@ -590,6 +593,20 @@ public enum HopperForwardSource {
         const int cw = wg - 1;                 // consumer warpgroup 0 ..< CONSUMERS
         const float sl2 = p.scaleLog2;
         #define RELEASE(bar) do { __syncwarp(); if (LANE() == 0) mbar_arrive(bar); } while (0)
+        // The tile's epilogue: O and LSE out, then the statistics reset for the next tile. With
+        // the TMA store the tile's Q buffer (which held O on its way out) is released after it.
+    #if STORE_O_TMA
+        #define FINISH_TILE() do { \
+            store_rows_tma(p, o, m, l, sQ + tileQ * Q_BYTES, cw, mBlock, head, batch, sl2); \
+            RELEASE(BAR_QEMPTY(tileQ)); \
+            reset_stats(m, l); \
+          } while (0)
+    #else
+        #define FINISH_TILE() do { \
+            store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2); \
+            reset_stats(m, l); \
+          } while (0)
+    #endif
     #if PINGPONG
         // A ring over the consumer warpgroups: before each GEMM phase a warpgroup waits on its
         // own named barrier (1 + cw) and after it lets the next one go. The last warpgroup
@@ -707,13 +724,7 @@ public enum HopperForwardSource {
             wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
             fence_regs(o); fence_regs(pr);
             RELEASE(BAR_VEMPTY(vs));
-    #if STORE_O_TMA
-            store_rows_tma(p, o, m, l, sQ + tileQ * Q_BYTES, cw, mBlock, head, batch, sl2);
-            RELEASE(BAR_QEMPTY(tileQ));  // its O has left shared memory
-    #else
-            store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
-    #endif
-            reset_stats(m, l);
+            FINISH_TILE();
             wg_wait<0>();
             fence_regs(s);
             RELEASE(BAR_KEMPTY(s0));
@@ -731,13 +742,7 @@ public enum HopperForwardSource {
           wg_wait<0>();
           fence_regs(o); fence_regs(pr);
           RELEASE(BAR_VEMPTY(vs));
-    #if STORE_O_TMA
-          store_rows_tma(p, o, m, l, sQ + tileQ * Q_BYTES, cw, mBlock, head, batch, sl2);
-          RELEASE(BAR_QEMPTY(tileQ));  // its O has left shared memory
-    #else
-          store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2);
-    #endif
-          reset_stats(m, l);
+          FINISH_TILE();
         }
     #if PINGPONG
         if (cw == 0 && ppStarted) named_bar_sync(myBar, 256);  // matches the last warpgroup's up-front arrival
