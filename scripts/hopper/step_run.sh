@@ -76,7 +76,7 @@ if [ "${PLANNED:-0}" = 1 ]; then
   grep -E "^ +[0-9]+ +[0-9]+ +(True|False) +ours" $OUT/planned.log | awk '{print "planned D"$1, $2, $3, $NF}' >> $S
 fi
 if [ "${PAPER:-0}" = 1 ] && [ -x /tmp/flash-attn ]; then
-  timeout 400 /tmp/flash-attn bench --device cuda --preset paper --with-pytorch --no-progress --output /tmp/paper > $OUT/paper.log 2>&1
+  timeout 400 /tmp/flash-attn bench --device cuda --preset paper --with-pytorch --pytorch-script "$(cd .. && pwd)/bench_pytorch.py" --no-progress --output /tmp/paper > $OUT/paper.log 2>&1
   echo "paper rc=$?" >> $S
   tar czf $OUT/bench-paper.tgz -C /tmp/paper . 2>/dev/null
 fi
