@@ -106,10 +106,12 @@ import Testing
     // Round-robin persistent grids (with cross-tile overlap where measured faster) for short
     // sequences; the atomic tile scheduler for long ones (see HopperBlockTable).
     let d128Causal1k = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 1024)
-    #expect(d128Causal1k.persistent && d128Causal1k.crossTile && !d128Causal1k.dynamicScheduler)
+    #expect(d128Causal1k.persistent && d128Causal1k.overlapPV && !d128Causal1k.dynamicScheduler)
     #expect(d128Causal1k.tmaStoreO)
     let d128Causal = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 4096)
-    #expect(d128Causal.dynamicScheduler && d128Causal.doubleQ && d128Causal.blockN == 160)
+    #expect(d128Causal.dynamicScheduler && d128Causal.doubleQ && d128Causal.blockN == 128 && d128Causal.overlapPV)
+    let d128Causal16k = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 16384)
+    #expect(d128Causal16k.dynamicScheduler && d128Causal16k.doubleQ && d128Causal16k.blockN == 160)
     let d128 = HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 16384)
     #expect(!d128.dynamicScheduler && d128.doubleQ && d128.blockN == 160 && d128.persistent && !d128.tmaStoreO)
     #expect(!HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 8192).doubleQ)
@@ -120,13 +122,12 @@ import Testing
     #expect(!HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 16384).crossTile)
     #expect(!HopperBlockTable.entry(headDim: 64, causal: true, seqlenK: 8192).persistent)
     #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 512).rescaleBeforePV)
-    // Every entry is a valid kernel, and no dynamic one overlaps tiles (not supported together).
+    // Every entry is a valid kernel.
     for d in [64, 128, 256] {
       for causal in [false, true] {
         for e in HopperBlockTable.entries(headDim: d, causal: causal) {
           let c = HopperForwardConfig.config(dtype: .bfloat16, headDim: d, causal: causal, entry: e)
           #expect(c.isValid, "\(c)")
-          #expect(!(e.dynamicScheduler && e.crossTile))
         }
       }
     }

@@ -4,13 +4,15 @@
 # the bench (planner's grids, round-robin with cuDNN), SM clock/power while it runs, and ncu
 # on d128 4k for ours vs cuDNN. Every step has a timeout; a hang counts as a failure.
 #   SAN_ONLY=... PROBE_ONLY=... bash scripts/hopper/step_run.sh BIN_DIR   (cubins + manifest.json)
+# Narrowing: CHECK_ONLY / BENCH_ONLY (comma lists of name parts), SEQLENS_128, SEQLENS_64_256,
+# CHECK_S (the check's time limit), BENCH=0, NCU=0.
 set -u
 BIN=$(cd "$1" && pwd); cd "$(dirname "$0")"
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT; export PYTHONUNBUFFERED=1 HOPPER_HANG_S=5
 S=$OUT/summary.txt
 date -u > $S
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv,noheader >> $S
-timeout 150 python3 hopper_check.py --bin $BIN --mode check --json $OUT/check.json > $OUT/check.log 2>&1; echo "check rc=$?" >> $S
+timeout ${CHECK_S:-150} python3 hopper_check.py --bin $BIN --mode check --only "${CHECK_ONLY:-}" --json $OUT/check.json > $OUT/check.log 2>&1; echo "check rc=$?" >> $S
 grep -v "^ok " $OUT/check.log | tail -8 >> $S
 SAN=${SAN_ONLY:-_p2_dp_sm90a,_ro_p2_dp_causal,_xt_ro_p2_causal,bf16_d128_bm128_bn176_s2_pp_tt_ro_sm90a,bf16_d256_bm128_bn80_s2_pp_tt_ro_causal}
 for tool in memcheck racecheck; do
@@ -22,9 +24,9 @@ grep -E -A6 "Race reported|Error: Race|hazard" $OUT/san-racecheck.log | grep -v 
 if [ "${BENCH:-1}" = 1 ]; then
 nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv -lms 250 > $OUT/clocks.csv 2>&1 &
 SMI=$!
-timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 128 --grids auto --json $OUT/bench128.json > $OUT/bench128.log 2>&1
+timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 128 --seqlens ${SEQLENS_128:-512,1024,2048,4096,8192,16384} --only "${BENCH_ONLY:-}" --grids auto --json $OUT/bench128.json > $OUT/bench128.log 2>&1
 echo "bench128 rc=$?" >> $S
-timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 64,256 --seqlens ${SEQLENS_64_256:-512,1024,2048,4096,8192,16384} --grids auto --json $OUT/bench64256.json > $OUT/bench64256.log 2>&1
+timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 64,256 --seqlens ${SEQLENS_64_256:-512,1024,2048,4096,8192,16384} --only "${BENCH_ONLY:-}" --grids auto --json $OUT/bench64256.json > $OUT/bench64256.log 2>&1
 echo "bench64/256 rc=$?" >> $S
 kill $SMI
 python3 - $OUT >> $S <<'PY'

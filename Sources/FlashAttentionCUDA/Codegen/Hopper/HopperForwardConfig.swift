@@ -32,11 +32,16 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// the Q·Kᵀ just issued runs (FlashAttention-3's order), instead of after the softmax.
   public var rescaleBeforePV: Bool
   /// Tiles are claimed from a global atomic counter (persistent grids; `tileCounter` in the
-  /// launch) instead of dealt round-robin. Not with `crossTile` (measured 0.6–0.75× of the
-  /// same kernel without: the consumer waits for the claimed tile's Q while it holds the
-  /// ping-pong turn), and only with 2 consumer warpgroups (compute-sanitizer's racecheck
-  /// reported the tile hand-over of the 3-warpgroup kernel, run 9; not analysed further).
+  /// launch) instead of dealt round-robin. With `crossTile` the consumers read the next tile
+  /// before their last turn of this one and wait for its Q and K outside the ping-pong turn.
+  /// Only with 2 consumer warpgroups (compute-sanitizer's racecheck reported the tile
+  /// hand-over of the 3-warpgroup kernel, run 9; not analysed further).
   public var dynamicScheduler: Bool
+  /// P·V really overlaps the softmax: P alternates between two register arrays, so the next
+  /// P can be written while the P·V in flight reads the other, and the wait for that P·V moves
+  /// to just before the next turn, where O is rescaled. Needs
+  /// `rescaleBeforePV` (nothing after the softmax may touch O) and no `crossTile`.
+  public var overlapPV: Bool
   /// Two Q buffers without cross-tile overlap: the next tile's Q loads while this tile runs.
   public var doubleQ: Bool
   /// O leaves through shared memory (the tile's Q buffer) and a TMA store instead of 4-byte
@@ -67,8 +72,9 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public init(
     dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
     trimTail: Bool = false, crossTile: Bool = false, rescaleBeforePV: Bool = false,
-    dynamicScheduler: Bool = false, doubleQ: Bool = false, tmaStoreO: Bool = false
+    dynamicScheduler: Bool = false, doubleQ: Bool = false, tmaStoreO: Bool = false, overlapPV: Bool = false
   ) {
+    self.overlapPV = overlapPV
     self.tmaStoreO = tmaStoreO
     self.dynamicScheduler = dynamicScheduler
     self.doubleQ = doubleQ
@@ -98,7 +104,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
       trimTail: entry.trimTail, crossTile: entry.crossTile, rescaleBeforePV: entry.rescaleBeforePV,
       dynamicScheduler: entry.dynamicScheduler,
-      doubleQ: entry.doubleQ, tmaStoreO: entry.tmaStoreO)
+      doubleQ: entry.doubleQ, tmaStoreO: entry.tmaStoreO, overlapPV: entry.overlapPV)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
@@ -117,16 +123,18 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public static let sharedMemoryLimit = 232_448
 
   /// Live registers of a consumer thread: O (headDim/2 floats), S (blockN/2 floats), P
-  /// (blockN/4 packed pairs) and ~28 for addresses, row statistics and loop state. Above the
-  /// `setmaxnreg` budget ptxas spills and serialises the wgmma (seen: d64 bm192 bn192).
-  public var estimatedConsumerRegisters: Int { headDim / 2 + blockN / 2 + blockN / 4 + 28 }
+  /// (blockN/4 packed pairs, twice with `overlapPV`) and ~28 for addresses, row statistics and
+  /// loop state. Above the `setmaxnreg` budget ptxas spills and serialises the wgmma (seen: d64
+  /// bm192 bn192).
+  public var estimatedConsumerRegisters: Int { headDim / 2 + blockN / 2 + (overlapPV ? 2 : 1) * blockN / 4 + 28 }
 
   /// Checks the invariants the generated source relies on.
   public var isValid: Bool {
     Self.supportedHeadDims.contains(headDim) && (dtype == .float16 || dtype == .bfloat16)
       && blockN % 16 == 0 && (16...256).contains(blockN) && (1...8).contains(stages)
       && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
-      && !(dynamicScheduler && (crossTile || consumerWarpgroups != 2)) && (!tmaStoreO || queryBuffers == 2) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
+      && !(dynamicScheduler && consumerWarpgroups != 2) && (!tmaStoreO || queryBuffers == 2)
+      && (!overlapPV || (rescaleBeforePV && !crossTile)) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
       && sharedMemoryBytes <= Self.sharedMemoryLimit
   }
 
@@ -134,7 +142,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public var name: String {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
       + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "")
-      + (rescaleBeforePV ? "_ro" : "")
+      + (rescaleBeforePV ? "_ro" : "") + (overlapPV ? "_op" : "")
       + (doubleQ ? "_q2" : "") + (tmaStoreO ? "_so" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
       + "_sm90a"
   }
@@ -168,6 +176,7 @@ public enum HopperBlockTable {
     public var dynamicScheduler: Bool = false
     public var doubleQ: Bool = false
     public var tmaStoreO: Bool = false
+    public var overlapPV: Bool = false
   }
 
   /// The entry for a head dimension, mask and key length. Ratios quoted are cuDNN time / ours
@@ -202,17 +211,19 @@ public enum HopperBlockTable {
         blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true,
         doubleQ: seqlenK <= 4096 || seqlenK > 8192, tmaStoreO: seqlenK <= 4096)
     case (128, true):
-      // Cross-tile overlap and the TMA-store epilogue at ≤ 1k (1.00–1.03); blockN 160 with two Q
-      // buffers and the TMA-store epilogue at 2k (+2% over cross-tile, run 18); from 4k blockN
-      // 160, two Q buffers and the dynamic scheduler (1.00–1.03 at 4k, 1.04–1.08 at 8k,
-      // 1.13–1.16 at 16k; one CTA per tile 1.00 / 1.06 / 1.16–1.18).
-      if seqlenK <= 1024 {
+      // blockN 128 with P·V overlapped with the softmax (`overlapPV`), two Q buffers and the
+      // TMA-store epilogue: round-robin to 2k (1.06 / 1.09 at 1k / 2k against 1.04 / 1.06–1.08
+      // for cross-tile blockN 128 and blockN 160, run 24), the dynamic scheduler at 4k–8k
+      // (1.06 / 1.08 against 1.05 / 1.06 for blockN 160 with two Q buffers). At 16k blockN 160,
+      // two Q buffers, dynamic (1.18; blockN 128 overlapped 1.16–1.20).
+      if seqlenK <= 8192 {
         return Entry(
-          blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true, tmaStoreO: true)
+          blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
+          dynamicScheduler: seqlenK > 2048, doubleQ: true, tmaStoreO: true, overlapPV: true)
       }
       return Entry(
-        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: seqlenK > 2048,
-        doubleQ: true, tmaStoreO: seqlenK <= 2048)
+        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: true,
+        doubleQ: true)
     case (256, false):
       // FlashAttention-3's rescale order: the in-place order spills 8 bytes here since the
       // first Q·Kᵀ of a block writes S without reading it (1.04–1.07 at 4k, 1.13–1.18 at 16k

@@ -66,6 +66,7 @@ public enum HopperForwardSource {
     #define TRIM_TAIL \(c.trimTail ? 1 : 0)
     #define CROSS_TILE \(c.crossTile ? 1 : 0)
     #define RESCALE_BEFORE_PV \(c.rescaleBeforePV ? 1 : 0)
+    #define OVERLAP_PV \(c.overlapPV ? 1 : 0)
     #define DYNAMIC \(c.dynamicScheduler ? 1 : 0)
     #define STORE_O_TMA \(c.tmaStoreO ? 1 : 0)
     #define QBUFS \(c.queryBuffers)
@@ -120,6 +121,10 @@ public enum HopperForwardSource {
   /// With `trimTail` the j = 1 iteration (P·V of the first, partial block) is generated apart,
   /// so the loop's P·V has no branch before its commit.
   static func steadyLoop(_ c: HopperForwardConfig) -> String {
+    c.overlapPV ? overlappedSteadyLoop(c) : serialSteadyLoop(c)
+  }
+
+  static func serialSteadyLoop(_ c: HopperForwardConfig) -> String {
     func iteration(pv: String) -> String {
       """
               const int gk = t + j, gv = t + j - 1;
@@ -139,18 +144,11 @@ public enum HopperForwardSource {
       #endif
               \(pv)
               PP_ARRIVE();
+              RELEASE_PENDING_Q();
               wg_wait<1>();
               fence_regs(s);
               RELEASE(BAR_KEMPTY(ks));
-      #if CAUSAL
-              {
-                // Only the first (highest) block can hold the seqlenK tail; later ones may
-                // cross the diagonal.
-                const int n = nBlocks - 1 - j;
-                if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
-                  apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-              }
-      #endif
+      \(maskBlock)
               online_softmax(s, m, l, rescale, sl2);
               wg_wait<0>();
               fence_regs(o); fence_regs(pr);
@@ -172,6 +170,68 @@ public enum HopperForwardSource {
     }
     out += "          for (int j = \(first); j < nBlocks; ++j) {\n" + iteration(pv: "gemm_pv(o, pr, sV + vs * KV_BYTES);")
     return out + "          }\n"
+  }
+
+  /// Masks a block that may hold the seqlenK tail (only the first, highest one) or cross the
+  /// causal diagonal.
+  static let maskBlock = """
+    #if CAUSAL
+            {
+              const int n = nBlocks - 1 - j;
+              if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
+                apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
+            }
+    #endif
+    """
+
+  /// `overlapPV`: the P·V issued in a turn runs under this turn's softmax, which writes the
+  /// next P into the other register array (`pr` / `pr2`, alternating; the loop is unrolled by
+  /// two so each keeps a fixed name). The wait for that P·V comes before the next turn, where
+  /// O is rescaled, so no wait sits in the softmax for ptxas to hoist (with one P array the conversion must wait for the P·V, and ptxas hoists
+  /// that wait above the exponentials: docs/hopper-notes.md steps 6 and 16).
+  static func overlappedSteadyLoop(_ c: HopperForwardConfig) -> String {
+    func iteration(pv: String, pIn: String, pOut: String, previousPV: Bool) -> String {
+      """
+              const int gk = t + j, gv = t + j - 1;
+              const int ks = gk % STAGES, vs = gv % STAGES;
+              mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
+              mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+              // The previous P·V ran under the previous softmax; O is rescaled before the turn.
+              // (Waiting with `wait_group 1` after this turn's Q·Kᵀ instead made ptxas
+              // serialise every wgmma, C7514: it does not see that the group left is the Q·Kᵀ.)
+              wg_wait<0>();
+              fence_regs(o);
+      \(previousPV ? "        RELEASE(BAR_VEMPTY((gv - 1) % STAGES));" : "")
+              rescale_o(o, rescale);
+              PP_SYNC();
+              fence_regs(s); fence_regs(o); fence_regs(\(pIn));
+              wg_fence();
+              gemm_qk(s, qAddr, sK + ks * KV_BYTES);
+              wg_commit();
+              \(pv)
+              PP_ARRIVE();
+              RELEASE_PENDING_Q();
+              wg_wait<1>();  // this Q·Kᵀ; the P·V just issued keeps running
+              fence_regs(s);
+              RELEASE(BAR_KEMPTY(ks));
+      \(maskBlock)
+              online_softmax(s, m, l, rescale, sl2);
+              convert_p(s, \(pOut));
+
+      """
+    }
+    var out = "      // Steady state, P·V overlapped with the softmax (see HopperForwardSource.overlappedSteadyLoop).\n"
+    out += "          if (nBlocks > 1) {\n            const int j = 1;\n"
+    out += iteration(
+      pv: "gemm_pv_first(o, pr, sV + vs * KV_BYTES, firstSteps);  // P of the first block", pIn: "pr", pOut: "pr2",
+      previousPV: false)
+    out += "          }\n"
+    out += "          for (int jj = 2; jj < nBlocks; jj += 2) {\n            {\n              const int j = jj;\n"
+    out += iteration(pv: "gemm_pv(o, pr2, sV + vs * KV_BYTES);", pIn: "pr2", pOut: "pr", previousPV: true)
+    out += "            }\n            if (jj + 1 >= nBlocks) break;\n            {\n              const int j = jj + 1;\n"
+    out += iteration(pv: "gemm_pv(o, pr, sV + vs * KV_BYTES);", pIn: "pr", pOut: "pr2", previousPV: true)
+    out += "            }\n          }\n"
+    return out
   }
 
   static func body(_ c: HopperForwardConfig) -> String {
@@ -363,7 +423,9 @@ public enum HopperForwardSource {
     // half of the tile's (now unused) Q buffer in the TMA's 128-byte-swizzled layout — 16-byte
     // chunk (col/8) XOR (row % 8), conflict-free — and one thread stores them with TMA (rows
     // past seqlenQ are clipped by the tensor map). Far fewer instructions than 4-byte global
-    // stores; the caller releases the Q buffer only after `wait_group.read`.
+    // stores. The Q buffer goes back to the producer only once the TMA has read it
+    // (`wait_group.read`): the issuing warp defers that wait to its next GEMM turn
+    // (RELEASE_PENDING_Q), so the read's latency is not on the tile's critical path.
     DEV void store_rows_tma(const Params& p, const float (&o)[HD / 2], const float (&m)[2], float (&l)[2],
                             u32 qTile, int cw, int mBlock, int head, int batch, float sl2) {
       quad_row_sums(l);
@@ -388,7 +450,6 @@ public enum HopperForwardSource {
         for (int pn = 0; pn < PANELS; ++pn)
           tma_store_4d(&p.tmO, qTile + pn * (BM * 128) + cw * 64 * 128, pn * 64, mBlock * BM + cw * 64, head, batch);
         bulk_commit();
-        bulk_wait_read0();
       }
     }
     #endif
@@ -596,12 +657,26 @@ public enum HopperForwardSource {
         // The tile's epilogue: O and LSE out, then the statistics reset for the next tile. With
         // the TMA store the tile's Q buffer (which held O on its way out) is released after it.
     #if STORE_O_TMA
+        // The buffer is released later, after the issuing thread's `wait_group.read`
+        // (RELEASE_PENDING_Q: at the warpgroup's next GEMM turn, or before it waits for the next
+        // tile's Q). Every warp defers its arrival so the branch stays uniform across the
+        // warpgroup (a warp-dependent one there made ptxas serialise the wgmma, C7520).
+        int pendingQ = -1;
+        #define RELEASE_PENDING_Q() do { \
+            if (pendingQ >= 0) { \
+              bulk_wait_read0();  /* a no-op in threads without bulk groups; uniform, see above */ \
+              RELEASE(BAR_QEMPTY(pendingQ)); \
+              pendingQ = -1; \
+            } \
+          } while (0)
         #define FINISH_TILE() do { \
+            RELEASE_PENDING_Q(); \
             store_rows_tma(p, o, m, l, sQ + tileQ * Q_BYTES, cw, mBlock, head, batch, sl2); \
-            RELEASE(BAR_QEMPTY(tileQ)); \
+            pendingQ = tileQ; \
             reset_stats(m, l); \
           } while (0)
     #else
+        #define RELEASE_PENDING_Q() do { } while (0)
         #define FINISH_TILE() do { \
             store_rows(p, o, m, l, mBlock * BM + ROW_IN_TILE(), head, batch, LANE(), sl2); \
             reset_stats(m, l); \
@@ -626,16 +701,23 @@ public enum HopperForwardSource {
         float s[BN / 2];   // carried into the next tile when primed
         u32 pr[BN / 4];
     #endif
+    #if OVERLAP_PV
+        u32 pr2[BN / 4];   // the other P array (see overlappedSteadyLoop)
+    #endif
         // CROSS_TILE: the first Q·Kᵀ (and its softmax) of the next tile was issued under this
         // tile's final P·V and epilogue; the loop then starts at its second key block.
         bool primed = false;
         int firstSteps = BN / 16;  // k16 slices of the first block's P·V (trimmed tail)
     #if DYNAMIC
+        int carriedTile = -1;  // CROSS_TILE: the next tile, read from the slot before this tile's last turn
         for (;;) {
-          named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
-          const int tile = TILE_SLOT;
-          if (tile < 0) break;
-          named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
+          int tile = carriedTile;
+          if (!primed) {
+            named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
+            tile = TILE_SLOT;
+            if (tile < 0) break;
+            named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
+          }
     #else
         for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
     #endif
@@ -692,28 +774,57 @@ public enum HopperForwardSource {
     #endif
 
           // Last phase: O += P · V_0 (and, with CROSS_TILE, the next tile's first Q·Kᵀ).
+          // (Waiting for the next tile's Q and K before this turn instead of inside it made ptxas
+          // serialise the wgmma of the TMA-store kernels, C7520; the loads are there by now.)
           const int gv = t + nBlocks - 1, vs = gv % STAGES;
+    #if OVERLAP_PV
+          // The last steady turn's P·V. Unconditional: ptxas checks accumulator reads path by
+          // path, and a wait skipped on one path made it serialise every wgmma (C7514).
+          wg_wait<0>();
+          fence_regs(o);
+          if (nBlocks > 1) RELEASE(BAR_VEMPTY((gv - 1) % STAGES));
+    #endif
     #if RESCALE_BEFORE_PV
           rescale_o(o, rescale);
     #endif
           mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
           PP_SYNC();
           fence_regs(o); fence_regs(pr);
+    #if OVERLAP_PV
+          fence_regs(pr2);
+    #endif
     #if CROSS_TILE
           fence_regs(s);
     #endif
           wg_fence();
           if (nBlocks == 1) gemm_pv_first(o, pr, sV + vs * KV_BYTES, firstSteps);
+    #if OVERLAP_PV
+          else if (nBlocks % 2 == 0) gemm_pv(o, pr2, sV + vs * KV_BYTES);  // P of block nBlocks-1 (odd: pr2)
+    #endif
           else gemm_pv(o, pr, sV + vs * KV_BYTES);
           t += nBlocks;
           ++qIter;
     #if CROSS_TILE
-          int nt = tile + (int)gridDim.x, nm = 0, nh = 0, nb = 0, nn = 0;
-          for (; nt < p.numTiles; nt += gridDim.x) {
+          int nt, nm = 0, nh = 0, nb = 0, nn = 0;
+    #if DYNAMIC
+          // The producer wrote the next tile (or -1) into the slot once this tile's loads were
+          // issued; it hands out only tiles that see keys.
+          named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
+          nt = TILE_SLOT;
+          if (nt >= 0) {
+            named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
+            decode_tile(p, nt, nm, nh, nb);
+            nn = key_blocks(p, nm);
+          } else {
+            nt = p.numTiles;
+          }
+    #else
+          for (nt = tile + (int)gridDim.x; nt < p.numTiles; nt += gridDim.x) {
             decode_tile(p, nt, nm, nh, nb);
             nn = key_blocks(p, nm);
             if (nn > 0) break;
           }
+    #endif
           if (nt < p.numTiles) {
             const int s0 = t % STAGES;
             mbar_wait(BAR_QFULL(qIter % QBUFS), (u32)(qIter / QBUFS) & 1u);
@@ -721,10 +832,16 @@ public enum HopperForwardSource {
             gemm_qk(s, sQ + (qIter % QBUFS) * Q_BYTES + cw * (64 * 128), sK + s0 * KV_BYTES);
             wg_commit();
             PP_ARRIVE();
+            RELEASE_PENDING_Q();
             wg_wait<1>();  // this tile's P·V is done; the next Q·Kᵀ may still run
             fence_regs(o); fence_regs(pr);
             RELEASE(BAR_VEMPTY(vs));
             FINISH_TILE();
+            // The next tile's own last turn waits for the Q after it, which the producer loads
+            // into the buffer just stored from: a one-block tile has no GEMM turn before that
+            // to release it in. (Releasing it right before that wait made ptxas serialise
+            // the wgmma, C7520.)
+            if (nn == 1) RELEASE_PENDING_Q();
             wg_wait<0>();
             fence_regs(s);
             RELEASE(BAR_KEMPTY(s0));
@@ -735,6 +852,9 @@ public enum HopperForwardSource {
             online_softmax(s, m, l, rescale, sl2);
             convert_p(s, pr);
             primed = true;
+    #if DYNAMIC
+            carriedTile = nt;
+    #endif
             continue;
           }
     #endif
@@ -743,7 +863,11 @@ public enum HopperForwardSource {
           fence_regs(o); fence_regs(pr);
           RELEASE(BAR_VEMPTY(vs));
           FINISH_TILE();
+    #if CROSS_TILE && DYNAMIC
+          break;  // the slot said no tile is left
+    #endif
         }
+        RELEASE_PENDING_Q();  // before the CTA's shared memory goes away
     #if PINGPONG
         if (cw == 0 && ppStarted) named_bar_sync(myBar, 256);  // matches the last warpgroup's up-front arrival
     #endif

@@ -8,12 +8,12 @@ public enum HopperSweep {
     func add(
       _ d: Int, _ bn: Int, _ st: Int, _ causal: Bool, _ pp: Bool = true, _ dtype: DType = .bfloat16,
       consumers: Int = 2, trim: Bool = true, cross: Bool = false, rescale: Bool = false,
-      dyn: Bool = false, q2: Bool = false, so: Bool = false
+      dyn: Bool = false, q2: Bool = false, so: Bool = false, op: Bool = false
     ) {
       let c = HopperForwardConfig(
         dtype: dtype, headDim: d, blockN: bn, stages: st, causal: causal, pingPong: pp,
         consumerWarpgroups: consumers, trimTail: trim, crossTile: cross, rescaleBeforePV: rescale,
-        dynamicScheduler: dyn, doubleQ: q2, tmaStoreO: so)
+        dynamicScheduler: dyn, doubleQ: q2, tmaStoreO: so, overlapPV: op)
       if c.isValid && !out.contains(c) { out.append(c) }
     }
     for causal in [false, true] {
@@ -22,7 +22,8 @@ public enum HopperSweep {
           for e in HopperBlockTable.entries(headDim: d, causal: causal) {
             add(
               d, e.blockN, e.stages, causal, e.pingPong, dtype, consumers: e.consumerWarpgroups, trim: e.trimTail,
-              cross: e.crossTile, rescale: e.rescaleBeforePV, dyn: e.dynamicScheduler, q2: e.doubleQ, so: e.tmaStoreO)
+              cross: e.crossTile, rescale: e.rescaleBeforePV, dyn: e.dynamicScheduler, q2: e.doubleQ, so: e.tmaStoreO,
+              op: e.overlapPV)
           }
         }
       }
@@ -38,6 +39,17 @@ public enum HopperSweep {
       add(128, 160, 2, causal, q2: true, so: true)
       add(128, 160, 2, causal, dyn: true, q2: true, so: true)
       add(128, 128, 2, causal, cross: true, so: true)
+      add(128, 160, 2, causal, cross: true, dyn: true, so: true)
+      add(128, 160, 2, causal, cross: true, dyn: true)
+      add(128, 128, 2, causal, cross: true, dyn: true, so: true)
+      add(64, 128, 4, causal, cross: true, dyn: true)
+      add(128, 128, 2, causal, rescale: true, op: true)
+      add(128, 128, 3, causal, rescale: true, op: true)
+      add(128, 128, 2, causal, rescale: true, q2: true, so: true, op: true)
+      add(128, 128, 2, causal, rescale: true, dyn: true, q2: true, so: true, op: true)
+      add(128, 144, 2, causal, rescale: true, op: true)
+      add(128, 128, 2, causal, rescale: true, dyn: true, op: true)
+      add(64, 128, 4, causal, rescale: true, op: true)
       add(64, 128, 4, causal, consumers: 3)
       add(64, 128, 4, causal, consumers: 3, cross: true)
       add(256, 80, 2, causal, rescale: true)
