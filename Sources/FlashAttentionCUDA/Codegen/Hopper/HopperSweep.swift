@@ -51,6 +51,8 @@ public enum HopperSweep {
       add(128, 128, 2, causal, rescale: true, dyn: true, op: true)
       add(64, 128, 4, causal, rescale: true, op: true)
       add(64, 128, 4, causal, consumers: 3)
+      add(64, 128, 4, causal, cross: true, so: true)
+      add(64, 128, 4, causal, consumers: 3, cross: true, so: true)
       add(64, 128, 4, causal, consumers: 3, cross: true)
       add(256, 80, 2, causal, rescale: true)
       add(256, 80, 2, causal, rescale: true, dyn: true)
