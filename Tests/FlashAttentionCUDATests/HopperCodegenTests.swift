@@ -122,6 +122,9 @@ import Testing
     #expect(!HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 16384).crossTile)
     #expect(!HopperBlockTable.entry(headDim: 64, causal: true, seqlenK: 8192).persistent)
     #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 512).rescaleBeforePV)
+    let d256Short = HopperBlockTable.entry(headDim: 256, causal: false, seqlenK: 512)
+    #expect(d256Short.blockN == 48 && d256Short.doubleQ && d256Short.tmaStoreO)
+    #expect(HopperBlockTable.entry(headDim: 256, causal: false, seqlenK: 1024).blockN == 80)
     // Every entry is a valid kernel.
     for d in [64, 128, 256] {
       for causal in [false, true] {

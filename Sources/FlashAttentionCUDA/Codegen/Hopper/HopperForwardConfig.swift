@@ -229,13 +229,26 @@ public enum HopperBlockTable {
     case (256, false):
       // FlashAttention-3's rescale order: the in-place order spills 8 bytes here since the
       // first Q·Kᵀ of a block writes S without reading it (1.04–1.07 at 4k, 1.13–1.18 at 16k
-      // against 1.02 / 1.07–1.11). The dynamic scheduler at ≤ 1k (+0–3%).
+      // against 1.02 / 1.07–1.11). The dynamic scheduler at 1k (+0–3%). At ≤ 512 blockN 48,
+      // which leaves room for a second Q tile (64 KiB) so the next tile's Q loads under this
+      // one, and the TMA-store epilogue: 0.94 against 0.86 for blockN 80 (run 30).
+      if seqlenK <= 512 {
+        return Entry(
+          blockN: 48, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
+          doubleQ: true, tmaStoreO: true)
+      }
       return Entry(
         blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
         dynamicScheduler: seqlenK <= 1024)
     default:
-      // Round-robin at ≤ 1k (the dynamic scheduler lost 3–8% there), dynamic at 2k–4k (+7% at
-      // 2k), one CTA per tile from 8k (+1% over dynamic).
+      // blockN 48 with a second Q tile and the TMA-store epilogue at ≤ 1k (0.97 / 1.01 at 512 /
+      // 1k against 0.84 / 0.96 for blockN 80, run 30); then blockN 80: dynamic at 2k–4k (+7% at
+      // 2k over round-robin), one CTA per tile from 8k (+1% over dynamic).
+      if seqlenK <= 1024 {
+        return Entry(
+          blockN: 48, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
+          doubleQ: true, tmaStoreO: true)
+      }
       return Entry(
         blockN: 80, stages: 2, pingPong: true, persistent: seqlenK <= 4096, trimTail: true, rescaleBeforePV: true,
         dynamicScheduler: seqlenK > 1024 && seqlenK <= 4096)

@@ -55,6 +55,10 @@ public enum HopperSweep {
       add(64, 128, 4, causal, consumers: 3, cross: true, so: true)
       add(64, 128, 4, causal, consumers: 3, cross: true)
       add(256, 80, 2, causal, rescale: true)
+      add(256, 64, 2, causal, rescale: true)
+      add(256, 64, 2, causal, rescale: true, dyn: true)
+      add(256, 48, 2, causal, rescale: true, q2: true, so: true)
+      add(64, 64, 4, causal, cross: true, so: true)
       add(256, 80, 2, causal, rescale: true, dyn: true)
     }
     return out
