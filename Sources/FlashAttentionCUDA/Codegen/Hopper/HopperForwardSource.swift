@@ -187,8 +187,9 @@ public enum HopperForwardSource {
   /// `overlapPV`: the P·V issued in a turn runs under this turn's softmax, which writes the
   /// next P into the other register array (`pr` / `pr2`, alternating; the loop is unrolled by
   /// two so each keeps a fixed name). The wait for that P·V comes before the next turn, where
-  /// O is rescaled, so no wait sits in the softmax for ptxas to hoist (with one P array the conversion must wait for the P·V, and ptxas hoists
-  /// that wait above the exponentials: docs/hopper-notes.md steps 6 and 16).
+  /// O is rescaled, so no wait sits in the softmax for ptxas to hoist. (With one P array the
+  /// conversion must wait for the P·V, and ptxas hoists that wait above the exponentials:
+  /// docs/hopper-notes.md steps 6 and 18.)
   static func overlappedSteadyLoop(_ c: HopperForwardConfig) -> String {
     func iteration(pv: String, pIn: String, pOut: String, previousPV: Bool) -> String {
       """
@@ -658,9 +659,10 @@ public enum HopperForwardSource {
         // the TMA store the tile's Q buffer (which held O on its way out) is released after it.
     #if STORE_O_TMA
         // The buffer is released later, after the issuing thread's `wait_group.read`
-        // (RELEASE_PENDING_Q: at the warpgroup's next GEMM turn, or before it waits for the next
-        // tile's Q). Every warp defers its arrival so the branch stays uniform across the
-        // warpgroup (a warp-dependent one there made ptxas serialise the wgmma, C7520).
+        // (RELEASE_PENDING_Q: at the warpgroup's next GEMM turn, at the next epilogue, or — with
+        // cross-tile overlap, when the next tile has one key block — right after this one).
+        // Every warp defers its arrival so the branch stays uniform across the warpgroup (a
+        // warp-dependent one there made ptxas serialise the wgmma, C7520).
         int pendingQ = -1;
         #define RELEASE_PENDING_Q() do { \
             if (pendingQ >= 0) { \
