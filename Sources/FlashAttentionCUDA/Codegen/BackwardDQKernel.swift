@@ -148,34 +148,7 @@ public struct BackwardDQKernelConfig: Hashable, Sendable {
           const u32 k_base = smem_u32(sK + buf * BN * SLD), v_base = smem_u32(sV + buf * BN * SLD);
 
           float s[MT][NS][4], dp[MT][NS][4];
-          #pragma unroll
-          for (int a = 0; a < MT; ++a)
-            #pragma unroll
-            for (int j = 0; j < NS; ++j)
-              #pragma unroll
-              for (int e = 0; e < 4; ++e) { s[a][j][e] = 0.f; dp[a][j][e] = 0.f; }
-          #pragma unroll
-          for (int kk = 0; kk < D / 16; ++kk) {
-            u32 aq[MT][4], ao[MT][4];
-            #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              ldmatrix_x4(aq[mt], sQ_addr + a_lane + (u32)((mt * 16 * SLD + kk * 16) * 2));
-              ldmatrix_x4(ao[mt], sdO_addr + a_lane + (u32)((mt * 16 * SLD + kk * 16) * 2));
-            }
-            #pragma unroll
-            for (int np = 0; np < NS / 2; ++np) {
-              u32 bk[4], bv[4];
-              ldmatrix_x4(bk, k_base + b_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
-              ldmatrix_x4(bv, v_base + b_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
-              #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) {
-                mma16816(s[mt][2 * np], aq[mt], bk[0], bk[1]);
-                mma16816(s[mt][2 * np + 1], aq[mt], bk[2], bk[3]);
-                mma16816(dp[mt][2 * np], ao[mt], bv[0], bv[1]);
-                mma16816(dp[mt][2 * np + 1], ao[mt], bv[2], bv[3]);
-              }
-            }
-          }
+          dual_gemm_nt<MT, NS, D, SLD>(s, dp, sQ_addr + a_lane, sdO_addr + a_lane, k_base + b_lane, v_base + b_lane);
           const int n0 = n_block * BN;
           const bool need_mask = n0 + BN > seqlen_k || (CAUSAL && n0 + BN - 1 > m0 + diag);
           #pragma unroll

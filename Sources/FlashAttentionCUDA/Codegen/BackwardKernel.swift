@@ -250,34 +250,7 @@ public struct BackwardKernelConfig: Hashable, Sendable {
           // ---- phase 1 ----
           {
             float s[KT][QT][4], dp[KT][QT][4];
-            #pragma unroll
-            for (int i = 0; i < KT; ++i)
-              #pragma unroll
-              for (int j = 0; j < QT; ++j)
-                #pragma unroll
-                for (int e = 0; e < 4; ++e) { s[i][j][e] = 0.f; dp[i][j][e] = 0.f; }
-            #pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-              u32 ak[KT][4], av[KT][4];
-              #pragma unroll
-              for (int kt = 0; kt < KT; ++kt) {
-                ldmatrix_x4(ak[kt], sK_addr + a1_lane + (u32)((kt * 16 * SLD + kk * 16) * 2));
-                ldmatrix_x4(av[kt], sV_addr + a1_lane + (u32)((kt * 16 * SLD + kk * 16) * 2));
-              }
-              #pragma unroll
-              for (int np = 0; np < QT / 2; ++np) {
-                u32 bq[4], bo[4];
-                ldmatrix_x4(bq, q_base + b1_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
-                ldmatrix_x4(bo, do_base + b1_lane + (u32)((np * 16 * SLD + kk * 16) * 2));
-                #pragma unroll
-                for (int kt = 0; kt < KT; ++kt) {
-                  mma16816(s[kt][2 * np], ak[kt], bq[0], bq[1]);
-                  mma16816(s[kt][2 * np + 1], ak[kt], bq[2], bq[3]);
-                  mma16816(dp[kt][2 * np], av[kt], bo[0], bo[1]);
-                  mma16816(dp[kt][2 * np + 1], av[kt], bo[2], bo[3]);
-                }
-              }
-            }
+            dual_gemm_nt<KT, QT, D, SLD>(s, dp, sK_addr + a1_lane, sV_addr + a1_lane, q_base + b1_lane, do_base + b1_lane);
             const bool need_mask = n0 + BN > seqlen_k || (CAUSAL && n0 + BN - 1 > m0 + diag);
             const float* lse_s = sLse + st * BM;
             const float* delta_s = sDelta + st * BM;

@@ -80,6 +80,41 @@ enum CUDAPrelude {
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
       }
+      // Two products over one shared-memory walk, zeroed first: S = A1·B1ᵀ and T = A2·B2ᵀ over
+      // KD columns. A: MA m16 row tiles at a1 / a2 (this lane's ldmatrix address), B: NB n8 row
+      // tiles at b1 / b2, all row-major in shared memory with SLD elements per row. The
+      // backward's S = Q·Kᵀ with dP = dO·Vᵀ (dQ kernel) and Sᵀ = K·Qᵀ with dPᵀ = V·dOᵀ (dK/dV).
+      template <int MA, int NB, int KD, int SLD>
+      FA_DEVICE void dual_gemm_nt(float (&s)[MA][NB][4], float (&t)[MA][NB][4], u32 a1, u32 a2, u32 b1, u32 b2) {
+        #pragma unroll
+        for (int i = 0; i < MA; ++i)
+          #pragma unroll
+          for (int j = 0; j < NB; ++j)
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) { s[i][j][e] = 0.f; t[i][j][e] = 0.f; }
+        #pragma unroll
+        for (int kk = 0; kk < KD / 16; ++kk) {
+          u32 x[MA][4], y[MA][4];
+          #pragma unroll
+          for (int i = 0; i < MA; ++i) {
+            ldmatrix_x4(x[i], a1 + (u32)((i * 16 * SLD + kk * 16) * 2));
+            ldmatrix_x4(y[i], a2 + (u32)((i * 16 * SLD + kk * 16) * 2));
+          }
+          #pragma unroll
+          for (int np = 0; np < NB / 2; ++np) {
+            u32 p[4], q[4];
+            ldmatrix_x4(p, b1 + (u32)((np * 16 * SLD + kk * 16) * 2));
+            ldmatrix_x4(q, b2 + (u32)((np * 16 * SLD + kk * 16) * 2));
+            #pragma unroll
+            for (int i = 0; i < MA; ++i) {
+              mma16816(s[i][2 * np], x[i], p[0], p[1]);
+              mma16816(s[i][2 * np + 1], x[i], p[2], p[3]);
+              mma16816(t[i][2 * np], y[i], q[0], q[1]);
+              mma16816(t[i][2 * np + 1], y[i], q[2], q[3]);
+            }
+          }
+        }
+      }
       // 16-byte global->shared copy; `valid == false` writes zeros and reads nothing.
       FA_DEVICE void cp_async16(u32 dst, const void* src, bool valid) {
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
