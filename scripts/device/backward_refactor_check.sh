@@ -1,5 +1,8 @@
 #!/bin/bash
-# FA2 backward after the dual_gemm_nt refactor: verify, then old/new backward bench interleaved.
+# A/B check for a change to the FA2 backward kernels, one device call: `flash-attn verify
+# --device cuda` with the new build, then the backward of both builds timed in turn (two rounds,
+# headDim 64/128, 1k/4k, both masks). Used for the dual_gemm_nt refactor (device run 34).
+#   BIN_DIR=DIR OUT=DIR bash scripts/device/backward_refactor_check.sh
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 D=${BIN_DIR:-$(cd "$(dirname "$0")" && pwd)}   # old.gz and new.gz: static flash-attn builds, gzipped
