@@ -124,13 +124,39 @@ public enum HopperForwardSource {
     c.overlapPV ? overlappedSteadyLoop(c) : serialSteadyLoop(c)
   }
 
+  /// Both steady loops: block j's K and block j−1's V are in shared memory.
+  static let blockWaits = """
+            const int gk = t + j, gv = t + j - 1;
+            const int ks = gk % STAGES, vs = gv % STAGES;
+            mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
+            mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+
+    """
+
+  /// Both steady loops, after the turn's GEMMs are issued: hand the turn on, wait for this
+  /// Q·Kᵀ (the P·V keeps running), free its K slot, mask and run the softmax of S.
+  static let softmaxAfterIssue = """
+            PP_ARRIVE();
+            RELEASE_PENDING_Q();
+            wg_wait<1>();
+            fence_regs(s);
+            RELEASE(BAR_KEMPTY(ks));
+    #if CAUSAL
+            {
+              // Only the first (highest) block can hold the seqlenK tail; later ones may cross
+              // the diagonal.
+              const int n = nBlocks - 1 - j;
+              if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
+                apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
+            }
+    #endif
+            online_softmax(s, m, l, rescale, sl2);
+
+    """
+
   static func serialSteadyLoop(_ c: HopperForwardConfig) -> String {
     func iteration(pv: String) -> String {
-      """
-              const int gk = t + j, gv = t + j - 1;
-              const int ks = gk % STAGES, vs = gv % STAGES;
-              mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
-              mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+      blockWaits + """
               PP_SYNC();
               fence_regs(s); fence_regs(o); fence_regs(pr);
               wg_fence();
@@ -143,13 +169,8 @@ public enum HopperForwardSource {
               wg_fence();
       #endif
               \(pv)
-              PP_ARRIVE();
-              RELEASE_PENDING_Q();
-              wg_wait<1>();
-              fence_regs(s);
-              RELEASE(BAR_KEMPTY(ks));
-      \(maskBlock)
-              online_softmax(s, m, l, rescale, sl2);
+
+      """ + softmaxAfterIssue + """
               wg_wait<0>();
               fence_regs(o); fence_regs(pr);
               RELEASE(BAR_VEMPTY(vs));
@@ -172,18 +193,6 @@ public enum HopperForwardSource {
     return out + "          }\n"
   }
 
-  /// Masks a block that may hold the seqlenK tail (only the first, highest one) or cross the
-  /// causal diagonal.
-  static let maskBlock = """
-    #if CAUSAL
-            {
-              const int n = nBlocks - 1 - j;
-              if ((n + 1) * BN - 1 > mBlock * BM + causalOffset)
-                apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-            }
-    #endif
-    """
-
   /// `overlapPV`: the P·V issued in a turn runs under this turn's softmax, which writes the
   /// next P into the other register array (`pr` / `pr2`, alternating; the loop is unrolled by
   /// two so each keeps a fixed name). The wait for that P·V comes before the next turn, where
@@ -192,11 +201,7 @@ public enum HopperForwardSource {
   /// docs/hopper-notes.md steps 6 and 18.)
   static func overlappedSteadyLoop(_ c: HopperForwardConfig) -> String {
     func iteration(pv: String, pIn: String, pOut: String, previousPV: Bool) -> String {
-      """
-              const int gk = t + j, gv = t + j - 1;
-              const int ks = gk % STAGES, vs = gv % STAGES;
-              mbar_wait(BAR_KFULL(ks), (u32)(gk / STAGES) & 1u);
-              mbar_wait(BAR_VFULL(vs), (u32)(gv / STAGES) & 1u);
+      blockWaits + """
               // The previous P·V ran under the previous softmax; O is rescaled before the turn.
               // (Waiting with `wait_group 1` after this turn's Q·Kᵀ instead made ptxas
               // serialise every wgmma, C7514: it does not see that the group left is the Q·Kᵀ.)
@@ -210,13 +215,8 @@ public enum HopperForwardSource {
               gemm_qk(s, qAddr, sK + ks * KV_BYTES);
               wg_commit();
               \(pv)
-              PP_ARRIVE();
-              RELEASE_PENDING_Q();
-              wg_wait<1>();  // this Q·Kᵀ; the P·V just issued keeps running
-              fence_regs(s);
-              RELEASE(BAR_KEMPTY(ks));
-      \(maskBlock)
-              online_softmax(s, m, l, rescale, sl2);
+
+      """ + softmaxAfterIssue + """
               convert_p(s, \(pOut));
 
       """
@@ -481,6 +481,13 @@ public enum HopperForwardSource {
     #define BAR_VFULL(s) (sBar + 8u * (2u * QBUFS + 2u * STAGES + (u32)(s)))
     #define BAR_VEMPTY(s) (sBar + 8u * (2u * QBUFS + 3u * STAGES + (u32)(s)))
 
+    // The Q, K and V tensor maps into the TMA unit's descriptor cache before the first load.
+    DEV void prefetch_load_maps(const Params& p) {
+      tma_prefetch_desc(&p.tmQ);
+      tma_prefetch_desc(&p.tmK);
+      tma_prefetch_desc(&p.tmV);
+    }
+
     // The producer's loads for one tile (one thread): Q into its buffer once the consumers have
     // released it, then K and V blocks from the last one down into the rings, in the order the
     // consumers use them — K0, then (K1, V0), (K2, V1), … `t` and `qIter` count ring slots and Q
@@ -578,14 +585,7 @@ public enum HopperForwardSource {
           // next one, so unequal causal tiles do not leave CTAs idle. Lane 0 claims and loads;
           // the whole warp hands the tile to the consumers through TILE_SLOT between named
           // barriers (TILE_FULL after writing it, TILE_EMPTY once every consumer has read it).
-          const void* tmQ = &p.tmQ;
-          const void* tmK = &p.tmK;
-          const void* tmV = &p.tmV;
-          if (lane == 0) {
-            tma_prefetch_desc(tmQ);
-            tma_prefetch_desc(tmK);
-            tma_prefetch_desc(tmV);
-          }
+          if (lane == 0) prefetch_load_maps(p);
           int* counter = (int*)p.tileCounter;
           int t = 0, qIter = 0, tile = blockIdx.x;
           for (bool first = true;; first = false) {
@@ -621,12 +621,7 @@ public enum HopperForwardSource {
         } else {
     #else
         if (warp == 0 && lane == 0) {
-          const void* tmQ = &p.tmQ;
-          const void* tmK = &p.tmK;
-          const void* tmV = &p.tmV;
-          tma_prefetch_desc(tmQ);
-          tma_prefetch_desc(tmK);
-          tma_prefetch_desc(tmV);
+          prefetch_load_maps(p);
           int t = 0, qIter = 0;
           for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
             int mBlock, head, batch;
@@ -711,15 +706,19 @@ public enum HopperForwardSource {
         bool primed = false;
         int firstSteps = BN / 16;  // k16 slices of the first block's P·V (trimmed tail)
     #if DYNAMIC
+        // The next tile from the producer's slot into `dst`; `none` runs when the slot says no
+        // tile is left (-1). Only a real tile is acknowledged: after writing -1 the producer
+        // waits for nobody. (Braces, not do/while: `none` may be the tile loop's `break`.)
+        #define TAKE_TILE(dst, none) { \
+            named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS); \
+            dst = TILE_SLOT; \
+            if (dst < 0) { none; } \
+            else named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS); \
+          }
         int carriedTile = -1;  // CROSS_TILE: the next tile, read from the slot before this tile's last turn
         for (;;) {
           int tile = carriedTile;
-          if (!primed) {
-            named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
-            tile = TILE_SLOT;
-            if (tile < 0) break;
-            named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
-          }
+          if (!primed) TAKE_TILE(tile, break)
     #else
         for (int tile = blockIdx.x; tile < p.numTiles; tile += gridDim.x) {
     #endif
@@ -811,10 +810,8 @@ public enum HopperForwardSource {
     #if DYNAMIC
           // The producer wrote the next tile (or -1) into the slot once this tile's loads were
           // issued; it hands out only tiles that see keys.
-          named_bar_sync(TILE_FULL(cw), TILE_FULL_THREADS);
-          nt = TILE_SLOT;
+          TAKE_TILE(nt, )
           if (nt >= 0) {
-            named_bar_arrive(TILE_EMPTY, TILE_EMPTY_THREADS);
             decode_tile(p, nt, nm, nh, nb);
             nn = key_blocks(p, nm);
           } else {
