@@ -14,7 +14,7 @@ date -u > $S
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv,noheader >> $S
 timeout ${CHECK_S:-150} python3 hopper_check.py --bin $BIN --mode check --only "${CHECK_ONLY:-}" --json $OUT/check.json > $OUT/check.log 2>&1; echo "check rc=$?" >> $S
 grep -v "^ok " $OUT/check.log | tail -8 >> $S
-SAN=${SAN_ONLY:-_p2_dp_sm90a,_ro_p2_dp_causal,_xt_ro_p2_causal,bf16_d128_bm128_bn176_s2_pp_tt_ro_sm90a,bf16_d256_bm128_bn80_s2_pp_tt_ro_causal}
+SAN=${SAN_ONLY:-bf16_d128_bm128_bn160_s2_pp_tt_q2_so_sm90a,bf16_d128_bm128_bn128_s2_pp_tt_ro_op_q2_so_dyn_causal,bf16_d256_bm128_bn48_s2_pp_tt_ro_q2_so_sm90a,bf16_d64_bm128_bn128_s4_pp_tt_xt_so_causal}
 for tool in memcheck racecheck; do
   timeout 60 compute-sanitizer --tool $tool --print-limit 10 python3 hopper_check.py --bin $BIN --mode tiny --ctas 3 \
     --only $SAN > $OUT/san-$tool.log 2>&1
@@ -50,12 +50,12 @@ ncu --query-metrics --chip gh100 2>/dev/null | grep -iE "gmma|pipe_tensor" | hea
 timeout 120 ncu --clock-control none -k regex:"flash_fwd|fprop|sdpa|fmha" --section SpeedOfLight --section ComputeWorkloadAnalysis \
   --section WarpStateStats --metrics sm__cycles_elapsed.avg.per_second,sm__inst_executed_pipe_tensor_op_gmma.sum \
   python3 hopper_check.py --bin $BIN --mode probe --head-dims 128 --seqlens 4096 \
-  --only ${PROBE_ONLY:-bn176_s2_pp_tt_sm90a,bn176_s2_pp_tt_ro_sm90a,bn144_s2_pp_tt_ro_p2_dp_sm90a,bn176_s2_pp_tt_causal_sm90a,bn176_s2_pp_tt_old} > $OUT/ncu.log 2>&1
+  --only ${PROBE_ONLY:-bn160_s2_pp_tt_q2_so_sm90a,bn160_s2_pp_tt_sm90a,bn128_s2_pp_tt_ro_op_q2_so_dyn_causal,_old} > $OUT/ncu.log 2>&1
 echo "ncu rc=$?" >> $S
 timeout 60 ncu --clock-control none -k regex:"flash_fwd|fprop|sdpa|fmha" \
   --metrics gpu__time_duration.sum,sm__cycles_elapsed.avg.per_second,sm__pipe_tensor_op_hmma_cycles_active_realtime.avg.pct_of_peak_sustained_elapsed,sm__pipe_tensor_cycles_active_realtime.avg.pct_of_peak_sustained_elapsed \
   python3 hopper_check.py --bin $BIN --mode probe --head-dims 128 --seqlens 4096 \
-  --only ${PROBE_ONLY:-bn176_s2_pp_tt_sm90a,bn176_s2_pp_tt_ro_sm90a,bn144_s2_pp_tt_ro_p2_dp_sm90a,bn176_s2_pp_tt_causal_sm90a,bn176_s2_pp_tt_old} > $OUT/ncu2.log 2>&1
+  --only ${PROBE_ONLY:-bn160_s2_pp_tt_q2_so_sm90a,bn160_s2_pp_tt_sm90a,bn128_s2_pp_tt_ro_op_q2_so_dyn_causal,_old} > $OUT/ncu2.log 2>&1
 echo "ncu2 rc=$?" >> $S
 grep -E "^  [a-z_]+.*\(|gpu__time|per_second|pct_of_peak" $OUT/ncu2.log | sed -E 's/\(([0-9]+), 1, 1\)x.*/(\1)/' | cut -c1-150 >> $S
 grep -E "^  [a-z_]+.*(flash_fwd|fprop|sdpa|fmha)|Duration|Issue Slots Busy" $OUT/ncu.log | sed -E 's/\(([0-9]+), 1, 1\)x.*/(\1)/' | cut -c1-120 | head -40 >> $S
