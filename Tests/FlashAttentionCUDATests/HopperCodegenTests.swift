@@ -87,11 +87,45 @@ import Testing
     #expect(int32(L.seqlenQ) == 300 && int32(L.seqlenK) == 777)
     #expect(int32(L.heads) == 8 && int32(L.headsPerKeyValueHead) == 4 && int32(L.queryBlocks) == 3)
     #expect(int32(L.tiles) == 48)
+    #expect(int32(L.tileGroup) == 1)  // one CTA per tile (no SM count): tiles in the plain order
     let persistent = try HopperForwardPlanner.plan(
       problem: problem, dtype: .bfloat16, arch: .sm90a, q: q, k: k, v: v, output: o, lse: 0x50000,
       persistent: true, multiprocessorCount: 20,
       encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) })
     #expect(persistent.first?.grid == Dim3(20))
+    // Round-robin: one head after another (a CTA's tiles cycle through the query blocks).
+    let group = persistent.first.map { launch in
+      launch.parameterBlock[L.tileGroup..<L.tileGroup + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+    }
+    #expect(group == 1)
+  }
+
+  @Test func claimedCausalTilesGoInGroupsWhoseKeyValueFitsL2() throws {
+    // 4k, headDim 128: K and V of a head are 2 MiB, so 8 heads per group; 16k: 2.
+    let p4k = try AttentionProblem(batch: 4, queryHeads: 16, seqlenQ: 4096, headDim: 128, mask: .causal)
+    #expect(HopperForwardPlanner.tileGroup(problem: p4k) == 8)
+    let p16k = try AttentionProblem(batch: 1, queryHeads: 16, seqlenQ: 16384, headDim: 128, mask: .causal)
+    #expect(HopperForwardPlanner.tileGroup(problem: p16k) == 2)
+    // GQA: 4 query heads share each K/V head, so a group holds 4× the query heads.
+    let gqa = try AttentionProblem(
+      batch: 4, queryHeads: 16, keyValueHeads: 4, seqlenQ: 4096, headDim: 128, mask: .causal)
+    #expect(HopperForwardPlanner.tileGroup(problem: gqa) == 32)
+    // Never more than there are heads·batch indices, never fewer than one.
+    let short = try AttentionProblem(batch: 2, queryHeads: 3, seqlenQ: 512, headDim: 64, mask: .causal)
+    #expect(HopperForwardPlanner.tileGroup(problem: short) == 6)
+    let huge = try AttentionProblem(batch: 1, queryHeads: 2, seqlenQ: 65536, headDim: 256, mask: .causal)
+    #expect(HopperForwardPlanner.tileGroup(problem: huge) == 1)
+    // The planner writes it into the launch of a dynamically scheduled causal entry.
+    let r = contiguousRef(0x10000, p4k.queryShape)
+    let launch = try #require(
+      try HopperForwardPlanner.plan(
+        problem: p4k, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
+        multiprocessorCount: 132, tileCounter: 0x30000,
+        encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
+      ).first)
+    #expect(launch.entryPoint.contains("_dyn_"))
+    let at = HopperForwardSource.ParamsLayout.tileGroup
+    #expect(launch.parameterBlock[at..<at + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == 8)
   }
 
   @Test func persistentGridIsCoprimeWithTheQueryBlocks() {
@@ -112,11 +146,12 @@ import Testing
     #expect(d128Causal.dynamicScheduler && d128Causal.doubleQ && d128Causal.blockN == 128 && d128Causal.overlapPV)
     let d128Causal16k = HopperBlockTable.entry(headDim: 128, causal: true, seqlenK: 16384)
     #expect(d128Causal16k.dynamicScheduler && d128Causal16k.doubleQ && d128Causal16k.blockN == 160)
+    #expect(d128Causal16k.tmaStoreO)
     let d128 = HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 16384)
     #expect(!d128.dynamicScheduler && d128.doubleQ && d128.blockN == 160 && d128.persistent && !d128.tmaStoreO)
     #expect(!HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 8192).doubleQ)
     #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 2048).dynamicScheduler)
-    #expect(!HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 8192).persistent)
+    #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 8192).dynamicScheduler)
     #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 4096).consumerWarpgroups == 3)
     #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 1024).crossTile)
     #expect(!HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 16384).crossTile)
@@ -251,7 +286,12 @@ import Testing
               multiprocessorCount: 132, tileCounter: 0x30000,
               encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
             ).first)
-          plans.append(["headDim": d, "causal": causal, "seqlen": n, "kernel": launch.entryPoint, "ctas": launch.grid.x])
+          let group = launch.parameterBlock[HopperForwardSource.ParamsLayout.tileGroup...].prefix(4)
+            .withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+          plans.append([
+            "headDim": d, "causal": causal, "seqlen": n, "kernel": launch.entryPoint, "ctas": launch.grid.x,
+            "tileGroup": group,
+          ])
         }
       }
     }

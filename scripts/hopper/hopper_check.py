@@ -28,7 +28,8 @@ def ck(r, what):
 
 # Params layout (HopperForwardSource.ParamsLayout)
 OFF = dict(tmQ=0, tmK=128, tmV=256, o=384, lse=392, oB=400, oS=408, oH=416,
-           seqlenQ=424, seqlenK=428, heads=432, headsPerKV=436, numMBlocks=440, scaleLog2=444, numTiles=448)
+           seqlenQ=424, seqlenK=428, heads=432, headsPerKV=436, numMBlocks=440, scaleLog2=444, numTiles=448,
+           tileCounter=456, tileGroup=464)
 PARAMS_SIZE = 640
 NUM_SMS = 132
 PLANS = {}
@@ -59,8 +60,13 @@ def encode_map(t, seqlen, heads, batch, d, rows):
                                    dims, strides, box, estr, 0, 3, 2, 0), "cuTensorMapEncodeTiled")
     return bytes(tm)
 
-def make_params(k, q, kk, v, o, lse, scale, ctas=None):
-    """ctas: None = one CTA per tile; an int = persistent grid of that many CTAs."""
+def tile_group(Nk, D, Hq, Hkv, B):
+    """HopperForwardPlanner.tileGroup: query heads whose K/V fit in 16 MiB, for dynamic causal launches."""
+    return min(Hq * B, max(1, (16 << 20) // max(1, Nk * D * 4)) * (Hq // Hkv))
+
+def make_params(k, q, kk, v, o, lse, scale, ctas=None, group=None):
+    """ctas: None = one CTA per tile; an int = persistent grid of that many CTAs.
+    group: the tile group (decode_tile); None = the planner's rule."""
     m = k.meta
     B, Nq, Hq, D = q.shape
     Nk, Hkv = kk.shape[1], kk.shape[2]
@@ -74,7 +80,10 @@ def make_params(k, q, kk, v, o, lse, scale, ctas=None):
     tiles = mblocks * Hq * B
     struct.pack_into("<QQqqqiiiiifi", buf, 384, o.data_ptr(), lse.data_ptr(), o.stride(0), o.stride(1), o.stride(2),
                      Nq, Nk, Hq, Hq // Hkv, mblocks, scale * 1.4426950408889634, tiles)
-    struct.pack_into("<Q", buf, 456, tile_counter().data_ptr())
+    struct.pack_into("<Q", buf, OFF["tileCounter"], tile_counter().data_ptr())
+    if group is None:  # the planner's rule: claimed causal tiles go in groups
+        group = tile_group(Nk, D, Hq, Hkv, B) if m["causal"] and m.get("dynamic") else 1
+    struct.pack_into("<i", buf, OFF["tileGroup"], group)
     if m.get("dynamic") and ctas == "dyn":
         ctas = NUM_SMS
     return buf, (tiles if ctas is None else min(tiles, ctas), 1, 1)
@@ -201,7 +210,9 @@ def run_check(kernels, args):
             scale = 1.0 / math.sqrt(D)
             o = torch.full_like(q, float("nan"))
             lse = torch.full((B, Hq, Nq), float("nan"), device="cuda", dtype=torch.float32)
-            params, grid = make_params(k, q, kk, v, o, lse, scale, ctas)
+            # dynamic causal: the 3-CTA grid takes groups of 3 (a short last group)
+            group = 3 if ctas == 3 and causal and m.get("dynamic") else None
+            params, grid = make_params(k, q, kk, v, o, lse, scale, ctas, group)
             launch(k, params, grid)
             sync_with_timeout()
             o_ref, lse_ref = reference(q, kk, v, causal, scale)
@@ -294,7 +305,7 @@ def run_bench(kernels, args):
                         plan = PLANS.get((D, causal, N))
                         if plan is None or plan["kernel"] != m["name"]:
                             continue
-                        params, grid = make_params(kern, q, k, v, o, lse, scale, plan["ctas"])
+                        params, grid = make_params(kern, q, k, v, o, lse, scale, plan["ctas"], plan.get("tileGroup"))
                         launch(kern, params, grid); sync_with_timeout()
                         fns["ours:" + m["name"] + f"@{grid[0]}"] = (
                             lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
@@ -307,10 +318,13 @@ def run_bench(kernels, args):
                     for mode in modes:
                         mblocks = (N + m["blockM"] - 1) // m["blockM"]
                         ctas = {"tile": None, "persist": NUM_SMS, "dyn": "dyn"}.get(mode, coprime_grid(NUM_SMS, mblocks))
-                        params, grid = make_params(kern, q, k, v, o, lse, scale, ctas)
-                        launch(kern, params, grid); sync_with_timeout()
-                        fns[m["name"] + ("" if mode == "tile" else "+" + mode)] = (
-                            lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
+                        # dynamic causal launches: each tile group asked for (--tile-groups), "auto" = the planner's
+                        groups = args.tile_groups.split(",") if mode == "dyn" and causal else ["auto"]
+                        for g in groups:
+                            params, grid = make_params(kern, q, k, v, o, lse, scale, ctas, None if g == "auto" else int(g))
+                            launch(kern, params, grid); sync_with_timeout()
+                            fns[m["name"] + ("" if mode == "tile" else "+" + mode) + ("" if g == "auto" else "-g" + g)] = (
+                                lambda kern=kern, params=params, grid=grid: launch(kern, params, grid))
                 res, _ = time_round_robin(fns, rounds=args.rounds, warmup=args.warmup)
                 base = res.get("sdpa-cudnn", float("nan"))
                 for name, ms in res.items():
@@ -376,6 +390,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2,
                     help="calls of each implementation before timing (cuDNN's first shape of a family needs ~10)")
     ap.add_argument("--ctas", type=int, default=None, help="tiny mode: persistent grid size")
+    ap.add_argument("--tile-groups", default="auto",
+                    help="bench: tile groups to time dynamic causal kernels with, e.g. 1,auto (auto = the planner's)")
     args = ap.parse_args()
     torch.cuda.init(); torch.zeros(1, device="cuda")
     global NUM_SMS

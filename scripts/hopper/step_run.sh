@@ -5,7 +5,8 @@
 # on d128 4k for ours vs cuDNN. Every step has a timeout; a hang counts as a failure.
 #   SAN_ONLY=... PROBE_ONLY=... bash scripts/hopper/step_run.sh BIN_DIR   (cubins + manifest.json)
 # Narrowing: CHECK_ONLY / BENCH_ONLY (comma lists of name parts), SEQLENS_128, SEQLENS_64_256,
-# CHECK_S (the check's time limit), BENCH=0, NCU=0.
+# CHECK_S (the check's time limit), BENCH=0, NCU=0; TILE_GROUPS (e.g. 1,auto: dynamic causal
+# kernels timed with each tile group).
 set -u
 BIN=$(cd "$1" && pwd); cd "$(dirname "$0")"
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT; export PYTHONUNBUFFERED=1 HOPPER_HANG_S=5
@@ -24,9 +25,9 @@ grep -E -A6 "Race reported|Error: Race|hazard" $OUT/san-racecheck.log | grep -v 
 if [ "${BENCH:-1}" = 1 ]; then
 nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv -lms 250 > $OUT/clocks.csv 2>&1 &
 SMI=$!
-timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 128 --seqlens ${SEQLENS_128:-512,1024,2048,4096,8192,16384} --only "${BENCH_ONLY:-}" --grids auto --json $OUT/bench128.json > $OUT/bench128.log 2>&1
+timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 128 --seqlens ${SEQLENS_128:-512,1024,2048,4096,8192,16384} --only "${BENCH_ONLY:-}" --grids auto --tile-groups ${TILE_GROUPS:-auto} --json $OUT/bench128.json > $OUT/bench128.log 2>&1
 echo "bench128 rc=$?" >> $S
-timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 64,256 --seqlens ${SEQLENS_64_256:-512,1024,2048,4096,8192,16384} --only "${BENCH_ONLY:-}" --grids auto --json $OUT/bench64256.json > $OUT/bench64256.log 2>&1
+timeout 200 python3 hopper_check.py --bin $BIN --mode bench --head-dims 64,256 --seqlens ${SEQLENS_64_256:-512,1024,2048,4096,8192,16384} --only "${BENCH_ONLY:-}" --grids auto --tile-groups ${TILE_GROUPS:-auto} --json $OUT/bench64256.json > $OUT/bench64256.log 2>&1
 echo "bench64/256 rc=$?" >> $S
 kill $SMI
 python3 - $OUT >> $S <<'PY'
@@ -41,7 +42,7 @@ for r in rows: g[(r["headDim"], r["causal"], r["seqlen"])][r["impl"]] = r["ms"]
 for key in sorted(g):
     d = g[key]; base = d.get("sdpa-cudnn", float("nan"))
     ours = sorted((v, k) for k, v in d.items() if k.startswith("flash_fwd"))
-    line = " ".join(f"{k.replace('flash_fwd_hopper_bf16_', '').replace('_sm90a', '').replace('_s2_pp_tt', '')}={base / v:.3f}" for v, k in ours[:8])
+    line = " ".join(f"{k.replace('flash_fwd_hopper_bf16_', '').replace('_sm90a', '').replace('_s2_pp_tt', '')}={base / v:.3f}" for v, k in ours[:12])
     print(f"D{key[0]} {'C' if key[1] else 'N'} {key[2]:>5} cudnn={base:.3f}ms | {line}")
 PY
 fi

@@ -215,17 +215,19 @@ public enum HopperBlockTable {
     case (128, true):
       // blockN 128 with P·V overlapped with the softmax (`overlapPV`), two Q buffers and the
       // TMA-store epilogue: round-robin to 2k (1.06 / 1.09 at 1k / 2k against 1.04 / 1.06–1.08
-      // for cross-tile blockN 128 and blockN 160, run 24), the dynamic scheduler at 4k–8k
-      // (1.06 / 1.08 against 1.05 / 1.06 for blockN 160 with two Q buffers). At 16k blockN 160,
-      // two Q buffers, dynamic (1.18; blockN 128 overlapped 1.16–1.20).
-      if seqlenK <= 8192 {
+      // for cross-tile blockN 128 and blockN 160, run 24; 1.07–1.09 at 2k against 1.03–1.06
+      // dynamic, runs 36–37), the dynamic scheduler at 4k (1.09–1.10 against 1.08–1.12 for
+      // blockN 160 with two Q buffers and the TMA store). From 8k that blockN 160 kernel,
+      // dynamic: 1.14–1.16 at 8k against 1.12, 1.18–1.21 at 16k against 1.17–1.19 for blockN
+      // 160 with direct stores (runs 36–37, claimed in tile groups).
+      if seqlenK <= 4096 {
         return Entry(
           blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
           dynamicScheduler: seqlenK > 2048, doubleQ: true, tmaStoreO: true, overlapPV: true)
       }
       return Entry(
         blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: true,
-        doubleQ: true)
+        doubleQ: true, tmaStoreO: true)
     case (256, false):
       // FlashAttention-3's rescale order: the in-place order spills 8 bytes here since the
       // first Q·Kᵀ of a block writes S without reading it (1.04–1.07 at 4k, 1.13–1.18 at 16k
@@ -242,16 +244,17 @@ public enum HopperBlockTable {
         dynamicScheduler: seqlenK <= 1024)
     default:
       // blockN 48 with a second Q tile and the TMA-store epilogue at ≤ 1k (0.97 / 1.01 at 512 /
-      // 1k against 0.84 / 0.96 for blockN 80, run 30); then blockN 80: dynamic at 2k–4k (+7% at
-      // 2k over round-robin), one CTA per tile from 8k (+1% over dynamic).
+      // 1k against 0.84 / 0.96 for blockN 80, run 30); then blockN 80, dynamic (tiles claimed
+      // in tile groups: 2k 1.03 against 0.95 claimed head by head and 0.90 round-robin, 8k 1.20
+      // against 1.10 for one CTA per tile in the plain order, runs 36–37).
       if seqlenK <= 1024 {
         return Entry(
           blockN: 48, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
           doubleQ: true, tmaStoreO: true)
       }
       return Entry(
-        blockN: 80, stages: 2, pingPong: true, persistent: seqlenK <= 4096, trimTail: true, rescaleBeforePV: true,
-        dynamicScheduler: seqlenK > 1024 && seqlenK <= 4096)
+        blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
+        dynamicScheduler: true)
     }
   }
 

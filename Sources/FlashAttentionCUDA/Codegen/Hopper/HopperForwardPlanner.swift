@@ -123,6 +123,7 @@ public enum HopperForwardPlanner {
     params.put(problem.scale * Float(1.4426950408889634), at: L.scaleLog2)
     params.put(Int32(tiles), at: L.tiles)
     params.put(tileCounter ?? 0, at: L.tileCounter)
+    params.put(Int32(causal && c.dynamicScheduler ? tileGroup(problem: problem) : 1), at: L.tileGroup)
     let kernel = HopperForwardSource.generate(c)
     return [
       KernelLaunch(
@@ -139,6 +140,21 @@ public enum HopperForwardPlanner {
     output.address % 16 == 0
       && [output.strides.seqlen, output.strides.head, output.strides.batch].allSatisfy { ($0 * 2) % 16 == 0 }
   }
+
+  /// Heads·batch indices whose tiles a dynamically scheduled causal launch claims together
+  /// (`decode_tile`): as many query heads as have their K and V in `tileGroupKeyValueBytes`,
+  /// so the group's K/V stays in L2 while its tiles run longest first. Claimed one head after
+  /// another instead, the last heads' longest tiles start near the end of the launch: a
+  /// list-scheduling model of 132 CTAs puts that 5–7% above the ideal makespan at 2k–8k,
+  /// against under 0.5% with these groups at 4k–8k. Measured on an H200 (runs 36–37, same
+  /// kernel, same process): headDim 128 causal 4k +4–6%, 8k +4–7%, headDim 256 causal 2k +8–10%.
+  public static func tileGroup(problem: AttentionProblem) -> Int {
+    let keyValueBytes = problem.seqlenK * problem.headDim * 2 * 2  // K and V of one head, 16-bit
+    let keyValueHeads = max(1, tileGroupKeyValueBytes / max(1, keyValueBytes))
+    return min(problem.queryHeads * problem.batch, keyValueHeads * problem.groupSize)
+  }
+  /// The K/V footprint a tile group aims at: a third of the H100/H200's 50–60 MB L2.
+  public static let tileGroupKeyValueBytes = 16 << 20
 
   /// Bytes of the tile-counter buffer a dynamically scheduled launch needs (two counters and a
   /// hand-over slot for each of up to 1022 CTAs).

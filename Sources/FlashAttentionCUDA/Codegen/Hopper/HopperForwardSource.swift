@@ -33,6 +33,7 @@ public enum HopperForwardSource {
     public static let scaleLog2 = 444
     public static let tiles = 448
     public static let tileCounter = 456
+    public static let tileGroup = 464
     public static let tensorMapO = 512
     public static let size = 640
   }
@@ -86,6 +87,7 @@ public enum HopperForwardSource {
       int numTiles;                   // numMBlocks · heads · batch
       u64 tileCounter;                // DYNAMIC: int32[2 + gridDim.x] in global memory: next tile and CTAs done
                                       // (zero at launch, zero again at exit), then one hand-over slot per CTA
+      int tileGroup;                  // DYNAMIC && CAUSAL, ≥ 1: heads·batch indices whose tiles go together (decode_tile)
       TmaDesc tmO;                    // STORE_O_TMA: O as (headDim, seqlenQ, heads, batch), box (64, 64, 1, 1)
     };
     static_assert(sizeof(Params) == \(ParamsLayout.size), "Params layout");
@@ -344,10 +346,24 @@ public enum HopperForwardSource {
       }
     }
 
-    // Tile i of the (mBlock, head, batch) grid: mBlock fastest so concurrent CTAs share K/V in
-    // L2; under causal the query blocks of a head go longest first.
+    // Tile i of the (mBlock, head, batch) grid: the query block fastest, so concurrent CTAs share
+    // K/V in L2; under causal the query blocks go longest first. Claimed tiles (DYNAMIC, causal)
+    // go in groups of `tileGroup` heads·batch indices (the last group may be smaller) with the
+    // query block as the slow index inside a group, so a whole group's longest tiles start
+    // first: taken one head after another, the last heads' longest tiles would start near the
+    // end of the launch while the other CTAs wait (the planner's tileGroup keeps the group's
+    // K/V within a part of L2). Round-robin and one-CTA-per-tile launches keep the plain order
+    // (the grouped decode cost the short round-robin kernels ~1%, run 37).
     DEV void decode_tile(const Params& p, int tile, int& mBlock, int& head, int& batch) {
+    #if CAUSAL && DYNAMIC
+      const int M = p.numMBlocks, G = p.tileGroup;
+      const int g0 = tile / (G * M) * G;             // first heads·batch index of the group
+      const int size = min(G, p.numTiles / M - g0);  // heads·batch indices in this group
+      const int r = tile - g0 * M;
+      const int mIdx = r / size, bh = g0 + r % size;
+    #else
       const int mIdx = tile % p.numMBlocks, bh = tile / p.numMBlocks;
+    #endif
       head = bh % p.heads;
       batch = bh / p.heads;
     #if CAUSAL

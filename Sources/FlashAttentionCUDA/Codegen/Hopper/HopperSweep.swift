@@ -43,6 +43,8 @@ public enum HopperSweep {
       add(128, 160, 2, causal, cross: true, dyn: true)
       add(128, 128, 2, causal, cross: true, dyn: true, so: true)
       add(64, 128, 4, causal, cross: true, dyn: true)
+      add(64, 128, 4, causal, cross: true, dyn: true, so: true)
+      add(256, 48, 2, causal, rescale: true, dyn: true, q2: true, so: true)
       add(128, 128, 2, causal, rescale: true, op: true)
       add(128, 128, 3, causal, rescale: true, op: true)
       add(128, 128, 2, causal, rescale: true, q2: true, so: true, op: true)
