@@ -147,7 +147,7 @@ public enum HopperForwardPlanner {
   /// another instead, the last heads' longest tiles start near the end of the launch: a
   /// list-scheduling model of 132 CTAs puts that 5–7% above the ideal makespan at 2k–8k,
   /// against under 0.5% with these groups at 4k–8k. Measured on an H200 (runs 36–37, same
-  /// kernel, same process): headDim 128 causal 4k +4–6%, 8k +4–7%, headDim 256 causal 2k +8–10%.
+  /// kernel, same process): headDim 128 causal 4k +4–6%, 8k +4–5%, headDim 256 causal 2k +8–11%.
   public static func tileGroup(problem: AttentionProblem) -> Int {
     let keyValueBytes = problem.seqlenK * problem.headDim * 2 * 2  // K and V of one head, 16-bit
     let keyValueHeads = max(1, tileGroupKeyValueBytes / max(1, keyValueBytes))

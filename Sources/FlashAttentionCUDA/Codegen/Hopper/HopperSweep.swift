@@ -61,6 +61,9 @@ public enum HopperSweep {
       add(256, 64, 2, causal, rescale: true, dyn: true)
       add(256, 48, 2, causal, rescale: true, q2: true, so: true)
       add(64, 64, 4, causal, cross: true, so: true)
+      // headDim 64 at short lengths without ping-pong and with two stages (both slower, run 39).
+      add(64, 128, 4, causal, false, cross: true, so: true)
+      add(64, 128, 2, causal, cross: true, so: true)
       add(256, 80, 2, causal, rescale: true, dyn: true)
     }
     return out
