@@ -80,9 +80,7 @@ import Testing
     let expectedStrides: [UInt64] = [512, 256, 397_824]  // bytes: seq = 2·128·2, head = 128·2, batch = 777·2·128·2
     #expect(all[1].globalStrides == expectedStrides)
     #expect(all[1].dataType == TensorMapRequest.bfloat16DataType)
-    func int32(_ at: Int) -> Int32 {
-      launch.parameterBlock[at..<at + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-    }
+    func int32(_ at: Int) -> Int32 { Self.int32(launch, at: at) }
     typealias L = HopperForwardSource.ParamsLayout
     #expect(int32(L.seqlenQ) == 300 && int32(L.seqlenK) == 777)
     #expect(int32(L.heads) == 8 && int32(L.headsPerKeyValueHead) == 4 && int32(L.queryBlocks) == 3)
@@ -94,10 +92,7 @@ import Testing
       encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) })
     #expect(persistent.first?.grid == Dim3(20))
     // Round-robin: one head after another (a CTA's tiles cycle through the query blocks).
-    let group = persistent.first.map { launch in
-      launch.parameterBlock[L.tileGroup..<L.tileGroup + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-    }
-    #expect(group == 1)
+    #expect(persistent.first.map { Self.int32($0, at: L.tileGroup) } == 1)
   }
 
   @Test func claimedCausalTilesGoInGroupsWhoseKeyValueFitsL2() throws {
@@ -116,16 +111,9 @@ import Testing
     let huge = try AttentionProblem(batch: 1, queryHeads: 2, seqlenQ: 65536, headDim: 256, mask: .causal)
     #expect(HopperForwardPlanner.tileGroup(problem: huge) == 1)
     // The planner writes it into the launch of a dynamically scheduled causal entry.
-    let r = contiguousRef(0x10000, p4k.queryShape)
-    let launch = try #require(
-      try HopperForwardPlanner.plan(
-        problem: p4k, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-        multiprocessorCount: 132, tileCounter: 0x30000,
-        encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
-      ).first)
+    let launch = try plannedLaunch(p4k, tileCounter: 0x30000)
     #expect(launch.entryPoint.contains("_dyn_"))
-    let at = HopperForwardSource.ParamsLayout.tileGroup
-    #expect(launch.parameterBlock[at..<at + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == 8)
+    #expect(Self.int32(launch, at: HopperForwardSource.ParamsLayout.tileGroup) == 8)
   }
 
   @Test func persistentGridIsCoprimeWithTheQueryBlocks() {
@@ -169,6 +157,11 @@ import Testing
         }
       }
     }
+  }
+
+  /// The little-endian int32 at byte `offset` of a launch's `struct Params`.
+  static func int32(_ launch: KernelLaunch, at offset: Int) -> Int32 {
+    launch.parameterBlock[offset..<offset + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
   }
 
   /// The planner's launch for `problem` on a 132-SM sm_90a GPU, bf16, inputs at 0x10000.
@@ -279,18 +272,10 @@ import Testing
         for n in [512, 1024, 2048, 4096, 8192, 16384] {
           let problem = try AttentionProblem(
             batch: 16384 / n, queryHeads: 2048 / d, seqlenQ: n, headDim: d, mask: causal ? .causal : .none)
-          let r = contiguousRef(0x10000, problem.queryShape)
-          let launch = try #require(
-            try HopperForwardPlanner.plan(
-              problem: problem, dtype: .bfloat16, arch: .sm90a, q: r, k: r, v: r, output: r, lse: 0x20000,
-              multiprocessorCount: 132, tileCounter: 0x30000,
-              encodeTensorMap: { _ throws(AttentionError) in [UInt8](repeating: 0, count: 128) }
-            ).first)
-          let group = launch.parameterBlock[HopperForwardSource.ParamsLayout.tileGroup...].prefix(4)
-            .withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+          let launch = try plannedLaunch(problem, tileCounter: 0x30000)
           plans.append([
             "headDim": d, "causal": causal, "seqlen": n, "kernel": launch.entryPoint, "ctas": launch.grid.x,
-            "tileGroup": group,
+            "tileGroup": Self.int32(launch, at: HopperForwardSource.ParamsLayout.tileGroup),
           ])
         }
       }
