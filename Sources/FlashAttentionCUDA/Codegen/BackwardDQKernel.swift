@@ -164,27 +164,7 @@ public struct BackwardDQKernelConfig: Hashable, Sendable {
                 dp[mt][nt][e] = pv * (dp[mt][nt][e] - delta[mt][e >> 1]);
               }
           // dQ += dS·K: dS from registers, K through ldmatrix.trans.
-          #pragma unroll
-          for (int kk = 0; kk < BN / 16; ++kk) {
-            u32 a[MT][4];
-            #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              a[mt][0] = pack2(dp[mt][2 * kk][0], dp[mt][2 * kk][1]);
-              a[mt][1] = pack2(dp[mt][2 * kk][2], dp[mt][2 * kk][3]);
-              a[mt][2] = pack2(dp[mt][2 * kk + 1][0], dp[mt][2 * kk + 1][1]);
-              a[mt][3] = pack2(dp[mt][2 * kk + 1][2], dp[mt][2 * kk + 1][3]);
-            }
-            #pragma unroll
-            for (int d2 = 0; d2 < D / 16; ++d2) {
-              u32 b[4];
-              ldmatrix_x4_trans(b, k_base + bt_lane + (u32)((kk * 16 * SLD + d2 * 16) * 2));
-              #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) {
-                mma16816(acc[mt][2 * d2], a[mt], b[0], b[1]);
-                mma16816(acc[mt][2 * d2 + 1], a[mt], b[2], b[3]);
-              }
-            }
-          }
+          gemm_rs_nn<MT, BN, NO, SLD>(acc, dp, k_base + bt_lane);
           __syncthreads();   // every warp is done with this K/V stage before it is refilled
         }
 

@@ -115,6 +115,34 @@ enum CUDAPrelude {
           }
         }
       }
+      // ACC += A·B with A from registers: A (MA m16 row tiles × KB columns) is a float array in
+      // the m16n8 accumulator layout, which packed pairwise is the A-operand layout; B (KB rows ×
+      // ND n8 column tiles) is row-major in shared memory at b (this lane's ldmatrix.trans
+      // address), SLD elements per row. The forward's O += P·V and the dQ kernel's dQ += dS·K.
+      template <int MA, int KB, int ND, int SLD>
+      FA_DEVICE void gemm_rs_nn(float (&acc)[MA][ND][4], const float (&a)[MA][KB / 8][4], u32 b) {
+        #pragma unroll
+        for (int kk = 0; kk < KB / 16; ++kk) {
+          u32 x[MA][4];
+          #pragma unroll
+          for (int i = 0; i < MA; ++i) {
+            x[i][0] = pack2(a[i][2 * kk][0], a[i][2 * kk][1]);
+            x[i][1] = pack2(a[i][2 * kk][2], a[i][2 * kk][3]);
+            x[i][2] = pack2(a[i][2 * kk + 1][0], a[i][2 * kk + 1][1]);
+            x[i][3] = pack2(a[i][2 * kk + 1][2], a[i][2 * kk + 1][3]);
+          }
+          #pragma unroll
+          for (int np = 0; np < ND / 2; ++np) {
+            u32 y[4];
+            ldmatrix_x4_trans(y, b + (u32)((kk * 16 * SLD + np * 16) * 2));
+            #pragma unroll
+            for (int i = 0; i < MA; ++i) {
+              mma16816(acc[i][2 * np], x[i], y[0], y[1]);
+              mma16816(acc[i][2 * np + 1], x[i], y[2], y[3]);
+            }
+          }
+        }
+      }
       // 16-byte global->shared copy; `valid == false` writes zeros and reads nothing.
       FA_DEVICE void cp_async16(u32 dst, const void* src, bool valid) {
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");

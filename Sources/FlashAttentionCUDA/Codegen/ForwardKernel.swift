@@ -253,27 +253,7 @@ public struct ForwardKernelConfig: Hashable, Sendable {
             }
 
           // O += P·V: P from registers (accumulator layout == A-operand layout), V through ldmatrix.trans.
-          #pragma unroll
-          for (int kk = 0; kk < BN / 16; ++kk) {
-            u32 a[MT][4];
-            #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              a[mt][0] = pack2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-              a[mt][1] = pack2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-              a[mt][2] = pack2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-              a[mt][3] = pack2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-            }
-            #pragma unroll
-            for (int dp = 0; dp < D / 16; ++dp) {
-              u32 b[4];
-              ldmatrix_x4_trans(b, sV_addr + v_lane + (u32)((kk * 16 * SLD + dp * 16) * 2));
-              #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) {
-                mma16816(acc_o[mt][2 * dp], a[mt], b[0], b[1]);
-                mma16816(acc_o[mt][2 * dp + 1], a[mt], b[2], b[3]);
-              }
-            }
-          }
+          gemm_rs_nn<MT, BN, NO, SLD>(acc_o, s, sV_addr + v_lane);
         }
 
         // Epilogue: O /= rowsum, LSE = max*scale + ln(rowsum); rows with no key: O = 0, LSE = -inf.
