@@ -113,12 +113,7 @@ public struct BackwardDQKernelConfig: Hashable, Sendable {
           }
 
         float acc[MT][NO][4];
-        #pragma unroll
-        for (int i = 0; i < MT; ++i)
-          #pragma unroll
-          for (int j = 0; j < NO; ++j)
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+        zero_tiles(acc);
 
         if (n_blocks > 0) {
           load_tile_async<BM, D, SLD, NT>(sQ, gQ, p.q_row, m0, seqlen_q, tid);

@@ -209,12 +209,8 @@ public struct BackwardKernelConfig: Hashable, Sendable {
         // Phase 2 accumulators: keys kv_n0 + [0, KVN), head-dim columns kv_d0 + [0, KVD).
         const int kv_n0 = (warp / KV_WD) * KVN, kv_d0 = (warp % KV_WD) * KVD;
         float acc_dk[KVT][KVDT][4], acc_dv[KVT][KVDT][4];
-        #pragma unroll
-        for (int i = 0; i < KVT; ++i)
-          #pragma unroll
-          for (int j = 0; j < KVDT; ++j)
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) { acc_dk[i][j][e] = 0.f; acc_dv[i][j][e] = 0.f; }
+        zero_tiles(acc_dk);
+        zero_tiles(acc_dv);
 
         const u32 sK_addr = smem_u32(sK), sV_addr = smem_u32(sV), sQ_addr = smem_u32(sQ), sdO_addr = smem_u32(sdO);
         const u32 sP_addr = smem_u32(sP), sdS_addr = smem_u32(sdS);
@@ -308,12 +304,7 @@ public struct BackwardKernelConfig: Hashable, Sendable {
           // ---- phase 3: dQ(block) += dS·K through float32 atomics ----
           if (ATOMIC_DQ) {
             float acc[DQT][DQD / 8][4];
-            #pragma unroll
-            for (int i = 0; i < DQT; ++i)
-              #pragma unroll
-              for (int j = 0; j < DQD / 8; ++j)
-                #pragma unroll
-                for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+            zero_tiles(acc);
             #pragma unroll
             for (int kk = 0; kk < BN / 16; ++kk) {
               u32 a[DQT][4];

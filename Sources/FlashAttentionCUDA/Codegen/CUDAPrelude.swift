@@ -80,18 +80,24 @@ enum CUDAPrelude {
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
       }
+      // Every element of an M × N array of m16n8 accumulator tiles to zero.
+      template <int M, int N>
+      FA_DEVICE void zero_tiles(float (&a)[M][N][4]) {
+        #pragma unroll
+        for (int i = 0; i < M; ++i)
+          #pragma unroll
+          for (int j = 0; j < N; ++j)
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) a[i][j][e] = 0.f;
+      }
       // Two products over one shared-memory walk, zeroed first: S = A1·B1ᵀ and T = A2·B2ᵀ over
       // KD columns. A: MA m16 row tiles at a1 / a2 (this lane's ldmatrix address), B: NB n8 row
       // tiles at b1 / b2, all row-major in shared memory with SLD elements per row. The
       // backward's S = Q·Kᵀ with dP = dO·Vᵀ (dQ kernel) and Sᵀ = K·Qᵀ with dPᵀ = V·dOᵀ (dK/dV).
       template <int MA, int NB, int KD, int SLD>
       FA_DEVICE void dual_gemm_nt(float (&s)[MA][NB][4], float (&t)[MA][NB][4], u32 a1, u32 a2, u32 b1, u32 b2) {
-        #pragma unroll
-        for (int i = 0; i < MA; ++i)
-          #pragma unroll
-          for (int j = 0; j < NB; ++j)
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) { s[i][j][e] = 0.f; t[i][j][e] = 0.f; }
+        zero_tiles(s);
+        zero_tiles(t);
         #pragma unroll
         for (int kk = 0; kk < KD / 16; ++kk) {
           u32 x[MA][4], y[MA][4];

@@ -146,12 +146,7 @@ public struct ForwardKernelConfig: Hashable, Sendable {
         cp_async_commit();
 
         float acc_o[MT][NO][4];
-        #pragma unroll
-        for (int i = 0; i < MT; ++i)
-          #pragma unroll
-          for (int j = 0; j < NO; ++j)
-            #pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[i][j][e] = 0.f;
+        zero_tiles(acc_o);
         float row_max[MT][2], row_sum[MT][2];
         #pragma unroll
         for (int i = 0; i < MT; ++i) { row_max[i][0] = row_max[i][1] = -FA_INF; row_sum[i][0] = row_sum[i][1] = 0.f; }
@@ -170,12 +165,7 @@ public struct ForwardKernelConfig: Hashable, Sendable {
           cp_async_commit();
 
           float s[MT][NS][4];
-          #pragma unroll
-          for (int i = 0; i < MT; ++i)
-            #pragma unroll
-            for (int j = 0; j < NS; ++j)
-              #pragma unroll
-              for (int e = 0; e < 4; ++e) s[i][j][e] = 0.f;
+          zero_tiles(s);
           #pragma unroll
           for (int kk = 0; kk < D / 16; ++kk) {
             u32 a[MT][4];
