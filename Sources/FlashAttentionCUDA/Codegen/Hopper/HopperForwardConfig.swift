@@ -47,6 +47,15 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// O leaves through shared memory (the tile's Q buffer) and a TMA store instead of 4-byte
   /// global stores. Needs two Q buffers (the Q buffer is held through the epilogue).
   public var tmaStoreO: Bool
+  /// Sixteenths of the softmax's exponentials computed by a polynomial on the FMA pipe
+  /// (`ex2_poly`) instead of `ex2.approx` on the multi-function unit (0...16): at headDim 64 the
+  /// 16 exponentials per clock per SM, not the tensor cores, bound a key block.
+  public var polyExp: Int
+  /// Under causal, a consumer warpgroup whose rows see only the first half of the tile's first
+  /// (diagonal) key block runs the softmax of that half and the P·V of its visible slices
+  /// (warpgroup 0 when blockM = blockN). Its Q·Kᵀ stays full width: a width switch on a wgmma
+  /// made ptxas serialise them all (C7511/C7515).
+  public var halfDiagonal: Bool
   public var queryBuffers: Int { crossTile || doubleQ ? 2 : 1 }
 
   /// The wgmma N widths the Q·Kᵀ product is generated for.
@@ -72,8 +81,11 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   public init(
     dtype: DType, headDim: Int, blockN: Int, stages: Int, causal: Bool, pingPong: Bool, consumerWarpgroups: Int = 2,
     trimTail: Bool = false, crossTile: Bool = false, rescaleBeforePV: Bool = false,
-    dynamicScheduler: Bool = false, doubleQ: Bool = false, tmaStoreO: Bool = false, overlapPV: Bool = false
+    dynamicScheduler: Bool = false, doubleQ: Bool = false, tmaStoreO: Bool = false, overlapPV: Bool = false,
+    polyExp: Int = 0, halfDiagonal: Bool = false
   ) {
+    self.polyExp = polyExp
+    self.halfDiagonal = halfDiagonal
     self.overlapPV = overlapPV
     self.tmaStoreO = tmaStoreO
     self.dynamicScheduler = dynamicScheduler
@@ -104,7 +116,8 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
       causal: causal, pingPong: entry.pingPong, consumerWarpgroups: entry.consumerWarpgroups,
       trimTail: entry.trimTail, crossTile: entry.crossTile, rescaleBeforePV: entry.rescaleBeforePV,
       dynamicScheduler: entry.dynamicScheduler,
-      doubleQ: entry.doubleQ, tmaStoreO: entry.tmaStoreO, overlapPV: entry.overlapPV)
+      doubleQ: entry.doubleQ, tmaStoreO: entry.tmaStoreO, overlapPV: entry.overlapPV, polyExp: entry.polyExp,
+      halfDiagonal: entry.halfDiagonal)
   }
 
   /// Bytes of one 128-byte-swizzled panel row (64 half-precision elements).
@@ -135,7 +148,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
       && (consumerWarpgroups == 2 || (consumerWarpgroups == 3 && headDim == 64))
       && !(dynamicScheduler && consumerWarpgroups != 2) && (!tmaStoreO || queryBuffers == 2)
       && (!overlapPV || (rescaleBeforePV && !crossTile)) && estimatedConsumerRegisters <= consumerRegisters && registerPoolFits
-      && sharedMemoryBytes <= Self.sharedMemoryLimit
+      && sharedMemoryBytes <= Self.sharedMemoryLimit && (0...16).contains(polyExp) && (!halfDiagonal || causal)
   }
 
   /// Unique, readable kernel name, e.g. `flash_fwd_hopper_bf16_d128_bm128_bn176_s2_pp_sm90a`.
@@ -143,7 +156,7 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
       + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "")
       + (rescaleBeforePV ? "_ro" : "") + (overlapPV ? "_op" : "")
-      + (doubleQ ? "_q2" : "") + (tmaStoreO ? "_so" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
+      + (doubleQ ? "_q2" : "") + (tmaStoreO ? "_so" : "") + (polyExp > 0 ? "_pe\(polyExp)" : "") + (halfDiagonal ? "_hd" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
       + "_sm90a"
   }
   public var description: String { name }
@@ -177,6 +190,8 @@ public enum HopperBlockTable {
     public var doubleQ: Bool = false
     public var tmaStoreO: Bool = false
     public var overlapPV: Bool = false
+    public var polyExp: Int = 0
+    public var halfDiagonal: Bool = false
   }
 
   /// The entry for a head dimension, mask and key length. Ratios quoted are cuDNN time / ours
@@ -189,16 +204,19 @@ public enum HopperBlockTable {
         blockN: 128, stages: 4, pingPong: true, persistent: true, consumerWarpgroups: 3, trimTail: true,
         crossTile: seqlenK <= 4096)
     case (64, true):
-      // blockM 128 with cross-tile overlap and the TMA-store epilogue at ≤ 1k (0.88 / 0.90
-      // against 0.83 / 0.86 without cross-tile overlap; the TMA store +0.5% / +2%, run 25);
-      // blockM 192 above, persistent to 4k, one CTA per tile beyond (the dynamic scheduler
-      // lost 3–6% here).
+      // Every entry runs the half-width diagonal block (`halfDiagonal`, step 27). At ≤ 1k
+      // blockM 128 without cross-tile overlap: 0.89–0.93 / 0.96 at 512 / 1k against 0.87 /
+      // 0.92–0.93 for the cross-tile TMA-store kernel that led before (run 51, same process).
+      // blockM 192 above, persistent to 4k with a second Q buffer (2k 1.04–1.05, 4k 1.08–1.11
+      // against 0.97–0.98 / 1.02 without the half diagonal), one CTA per tile beyond (8k 1.12,
+      // 16k 1.18–1.19 against 1.07 / 1.12; the dynamic scheduler lost 3–6% here).
       if seqlenK <= 1024 {
         return Entry(
-          blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true, crossTile: true, tmaStoreO: true)
+          blockN: 128, stages: 4, pingPong: true, persistent: true, trimTail: true, halfDiagonal: true)
       }
       return Entry(
-        blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true)
+        blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true,
+        doubleQ: seqlenK <= 4096, halfDiagonal: true)
     case (128, false):
       // Two Q buffers, so the next tile's Q loads under this one, at ≤ 4k and at 16k; at 8k
       // blockN 160 with one Q buffer was 1–2.5% faster (runs 10–12, 18). Up to 4k the epilogue
@@ -220,14 +238,15 @@ public enum HopperBlockTable {
       // blockN 160 with two Q buffers and the TMA store). From 8k that blockN 160 kernel,
       // dynamic: 1.14–1.16 at 8k against 1.12, 1.18–1.21 at 16k against 1.17–1.19 for blockN
       // 160 with direct stores (runs 36–37, claimed in tile groups).
+      // The half-width diagonal block (step 27): +0.6–1.6% at 2k–8k (run 50).
       if seqlenK <= 4096 {
         return Entry(
           blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
-          dynamicScheduler: seqlenK > 2048, doubleQ: true, tmaStoreO: true, overlapPV: true)
+          dynamicScheduler: seqlenK > 2048, doubleQ: true, tmaStoreO: true, overlapPV: true, halfDiagonal: true)
       }
       return Entry(
         blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, dynamicScheduler: true,
-        doubleQ: true, tmaStoreO: true)
+        doubleQ: true, tmaStoreO: true, halfDiagonal: true)
     case (256, false):
       // FlashAttention-3's rescale order: the in-place order spills 8 bytes here since the
       // first Q·Kᵀ of a block writes S without reading it (1.04–1.07 at 4k, 1.13–1.18 at 16k
@@ -247,14 +266,15 @@ public enum HopperBlockTable {
       // 1k against 0.84 / 0.96 for blockN 80, run 30); then blockN 80, dynamic (tiles claimed
       // in tile groups: 2k 1.03 against 0.95 claimed head by head and 0.90 round-robin, 8k 1.20
       // against 1.10 for one CTA per tile in the plain order, runs 36–37).
+      // The half-width diagonal block (step 27): +0.9–1.9% at 512–4k (run 50).
       if seqlenK <= 1024 {
         return Entry(
           blockN: 48, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
-          doubleQ: true, tmaStoreO: true)
+          doubleQ: true, tmaStoreO: true, halfDiagonal: true)
       }
       return Entry(
         blockN: 80, stages: 2, pingPong: true, persistent: true, trimTail: true, rescaleBeforePV: true,
-        dynamicScheduler: true)
+        dynamicScheduler: true, halfDiagonal: true)
     }
   }
 

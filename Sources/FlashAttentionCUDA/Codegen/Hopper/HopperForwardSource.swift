@@ -70,6 +70,8 @@ public enum HopperForwardSource {
     #define OVERLAP_PV \(c.overlapPV ? 1 : 0)
     #define DYNAMIC \(c.dynamicScheduler ? 1 : 0)
     #define STORE_O_TMA \(c.tmaStoreO ? 1 : 0)
+    #define POLY_EXP \(c.polyExp)
+    #define HALF_DIAG \(c.halfDiagonal ? 1 : 0)
     #define QBUFS \(c.queryBuffers)
     #define Q_BYTES (BM * HD * 2)
     #define KV_BYTES (BN * HD * 2)
@@ -277,6 +279,8 @@ public enum HopperForwardSource {
 
     // Sets S to -inf where key `col` is not visible from query `row`: past seqlenK, or (causal,
     // aligned bottom-right) col > row + seqlenK - seqlenQ.
+    // COLS < BN: only the block's first COLS keys (the others are never read).
+    template <int COLS = BN>
     DEV void apply_mask(float (&s)[BN / 2], int nBlock, int row0, int lane, int seqlenK, int causalOffset) {
       const int colBase = nBlock * BN + 2 * (lane % 4);
       #pragma unroll
@@ -286,7 +290,7 @@ public enum HopperForwardSource {
         limit = min(limit, row0 + 8 * i + causalOffset + 1);
     #endif
         #pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
+        for (int j = 0; j < COLS / 8; ++j) {
           #pragma unroll
           for (int e = 0; e < 2; ++e) {
             if (colBase + j * 8 + e >= limit) s[j * 4 + i * 2 + e] = NEG_INF;
@@ -299,10 +303,12 @@ public enum HopperForwardSource {
     // new row max, P = exp2(S·scaleLog2 − max·scaleLog2) in place, the factor that rescales
     // the old O and row sum. A row that has seen only masked keys keeps max = −inf and uses 0
     // as its base so no NaN appears; its P is 0.
+    // COLS < BN: over the block's first COLS keys only (the others are masked for every row).
+    template <int COLS = BN>
     DEV void online_softmax(float (&s)[BN / 2], float (&m)[2], float (&l)[2], float (&rescale)[2], float sl2) {
       float mx[2] = {m[0], m[1]};
       #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
+      for (int j = 0; j < COLS / 8; ++j) {
         #pragma unroll
         for (int i = 0; i < 2; ++i) mx[i] = fmaxf(mx[i], fmaxf(s[j * 4 + i * 2], s[j * 4 + i * 2 + 1]));
       }
@@ -316,12 +322,15 @@ public enum HopperForwardSource {
         m[i] = mx[i];
       }
       #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
+      for (int j = 0; j < COLS / 8; ++j) {
         #pragma unroll
         for (int i = 0; i < 2; ++i) {
           #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            float p = ex2(fmaf(s[j * 4 + i * 2 + e], sl2, -base[i]));
+            // POLY_EXP of every 16 exponentials go to the FMA pipe (the index is a constant
+            // after unrolling, so each site compiles to one of the two).
+            const float x = fmaf(s[j * 4 + i * 2 + e], sl2, -base[i]);
+            float p = (j * 4 + i * 2 + e) % 16 < POLY_EXP ? ex2_poly(x) : ex2(x);
             s[j * 4 + i * 2 + e] = p;
             sum[i] += p;
           }
@@ -333,9 +342,38 @@ public enum HopperForwardSource {
 
     // The S accumulator layout equals the A-fragment layout of the next wgmma, so P is S
     // converted pairwise in order.
-    DEV void convert_p(const float (&s)[BN / 2], u32 (&pr)[BN / 4]) {
+    template <int COLS = BN> DEV void convert_p(const float (&s)[BN / 2], u32 (&pr)[BN / 4]) {
       #pragma unroll
-      for (int i = 0; i < BN / 4; ++i) pr[i] = pack2(s[2 * i], s[2 * i + 1]);
+      for (int i = 0; i < COLS / 4; ++i) pr[i] = pack2(s[2 * i], s[2 * i + 1]);
+    }
+
+    // The first key block of a tile (diagonal or seqlenK tail): mask, softmax and P. `steps`
+    // are the warpgroup's k16 slices of it (≥ 1). With HALF_DIAG a warpgroup that sees only the
+    // block's first half (warpgroup 0 on the causal diagonal when blockM = blockN) runs the
+    // half-width softmax: half the exponentials on the tile's critical first turn. The branch
+    // is uniform over the warpgroup, and ptxas knows it per warp (`wg` comes from a shuffle).
+    // HALF = false keeps the full width: with cross-tile overlap the half-width path in both
+    // the tile's phase 0 and the cross-tile turn left ptxas short of registers to pipeline the
+    // wgmma (C7511), and phase 0 then starts only a CTA's first tile.
+    template <bool HALF>
+    DEV void first_block_softmax(float (&s)[BN / 2], u32 (&pr)[BN / 4], float (&m)[2], float (&l)[2],
+                                 float (&rescale)[2], float sl2, bool needsMask, int n, int row0,
+                                 int lane, int seqlenK, int causalOffset, int steps) {
+    #if HALF_DIAG
+      if (HALF && steps * 32 <= BN) {
+        if (needsMask) apply_mask<BN / 2>(s, n, row0, lane, seqlenK, causalOffset);
+        online_softmax<BN / 2>(s, m, l, rescale, sl2);
+        convert_p<BN / 2>(s, pr);
+        // P·V reads none of these, but left alone they would carry the previous block's P
+        // through this path, and ptxas then lacks registers to pipeline the wgmma (C7511).
+        #pragma unroll
+        for (int i = BN / 8; i < BN / 4; ++i) pr[i] = 0u;
+        return;
+      }
+    #endif
+      if (needsMask) apply_mask(s, n, row0, lane, seqlenK, causalOffset);
+      online_softmax(s, m, l, rescale, sl2);
+      convert_p(s, pr);
     }
 
     DEV void rescale_o(float (&o)[HD / 2], const float (&r)[2]) {
@@ -384,6 +422,19 @@ public enum HopperForwardSource {
     DEV int key_blocks(const Params& p, int mBlock) {
       const int keyEnd = key_end(p, mBlock);
       return keyEnd <= 0 ? 0 : (keyEnd + BN - 1) / BN;
+    }
+
+    // The k16 slices of the tile's first key block (n) that consumer warpgroup `cw` runs P·V
+    // over. With HALF_DIAG, up to the causal limit of the warpgroup's own last row, which is
+    // 64 · (CONSUMERS − 1 − cw) keys before the tile's (at least one slice: a warpgroup may
+    // see none of the block); otherwise up to the tile's, 1 ... BN/16.
+    DEV int first_steps(const Params& p, int mBlock, int cw, int n) {
+    #if HALF_DIAG
+      const int wgKeyEnd = min(key_end(p, mBlock), mBlock * BM + (cw + 1) * 64 + p.seqlenK - p.seqlenQ);
+      return max(1, (wgKeyEnd - n * BN + 15) / 16);
+    #else
+      return (key_end(p, mBlock) - n * BN + 15) / 16;
+    #endif
     }
 
     // The first (highest) key block needs a mask when it holds the seqlenK tail or crosses
@@ -566,7 +617,13 @@ public enum HopperForwardSource {
       #define TILE_EMPTY 12
       #define TILE_EMPTY_THREADS (32 + 128 * CONSUMERS)
 
+    #if HALF_DIAG
+      // Through a shuffle, so ptxas knows it is uniform per warp and a branch on it (the
+      // half-width first block) keeps the wgmma pipelined.
+      const int wg = __shfl_sync(0xffffffffu, (int)threadIdx.x / 128, 0);
+    #else
       const int wg = threadIdx.x / 128;
+    #endif
 
       if (threadIdx.x == 0) {
         #pragma unroll
@@ -762,7 +819,7 @@ public enum HopperForwardSource {
             const int s0 = t % STAGES;
             mbar_wait(BAR_KFULL(s0), (u32)(t / STAGES) & 1u);
             const int n = nBlocks - 1;
-            firstSteps = (key_end(p, mBlock) - n * BN + 15) / 16;  // 1 ... BN/16
+            firstSteps = first_steps(p, mBlock, cw, n);
             // A fresh definition of S: otherwise the wgmma's read of S (ignored, scale-d = 0)
             // would keep the previous tile's S alive across the epilogue (spills at headDim 256).
             #pragma unroll
@@ -776,10 +833,8 @@ public enum HopperForwardSource {
             wg_wait<0>();
             fence_regs(s);
             RELEASE(BAR_KEMPTY(s0));
-            if (first_block_needs_mask(p, n, mBlock))
-              apply_mask(s, n, mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-            online_softmax(s, m, l, rescale, sl2);
-            convert_p(s, pr);
+            first_block_softmax<!CROSS_TILE>(s, pr, m, l, rescale, sl2, first_block_needs_mask(p, n, mBlock), n,
+                                mBlock * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset, firstSteps);
           }
           primed = false;
 
@@ -861,11 +916,9 @@ public enum HopperForwardSource {
             fence_regs(s);
             RELEASE(BAR_KEMPTY(s0));
             const int n = nn - 1;
-            firstSteps = (key_end(p, nm) - n * BN + 15) / 16;
-            if (first_block_needs_mask(p, n, nm))
-              apply_mask(s, n, nm * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset);
-            online_softmax(s, m, l, rescale, sl2);
-            convert_p(s, pr);
+            firstSteps = first_steps(p, nm, cw, n);
+            first_block_softmax<true>(s, pr, m, l, rescale, sl2, first_block_needs_mask(p, n, nm), n,
+                                nm * BM + ROW_IN_TILE(), LANE(), p.seqlenK, causalOffset, firstSteps);
             primed = true;
     #if DYNAMIC
             carriedTile = nt;

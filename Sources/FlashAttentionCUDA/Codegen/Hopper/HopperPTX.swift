@@ -13,6 +13,16 @@ enum HopperPTX {
   /// barriers, TMA, descriptors, fences, exp2/log2 and packing.
   static func prelude(_ dtype: HalfType) -> String {
     let cvt = dtype == .bf16 ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32"
+    // Minimax (relative error, constant term 1) fits of 2^f on [−0.5, 0.5], coefficients of
+    // f, f², …; degree 3 for bf16, degree 4 for the three extra mantissa bits of f16.
+    let poly = dtype == .bf16
+      ? (coefficients: ["0.6932829f", "0.24221037f", "0.055008583f"], error: "1.0e-4")
+      : (coefficients: ["0.6931242f", "0.24024099f", "0.05590637f", "0.0095828185f"], error: "2.9e-6")
+    // Horner's rule: fmaf(fmaf(c3, f, c2), f, c1) … and last fmaf(·, f, 1.f).
+    let polyHorner = (poly.coefficients.dropLast().reversed() + ["1.f"]).reduce(poly.coefficients.last!) {
+      "fmaf(\($0), f, \($1))"
+    }
+    let polyError = poly.error
     return #"""
       typedef unsigned int u32;
       typedef unsigned long long u64;
@@ -105,6 +115,22 @@ enum HopperPTX {
       // ---- arithmetic ----------------------------------------------------------------------
       DEV float ex2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
       DEV float lg2(float x) { float y; asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+      // 2^x for x ≤ 0 on the FMA and integer pipes instead of the multi-function unit, whose
+      // 16 results per clock per SM bound the headDim 64 softmax (FlashAttention-4's trick).
+      // Adding 1.5·2^23 rounds x to the nearest integer n in the low mantissa bits; 2^(x−n),
+      // with x − n in [−0.5, 0.5], is a polynomial with a constant term of exactly 1 (relative
+      // error \#(polyError) against 2^−9 for a rounded bf16 and 2^−12 for an f16 P), and n
+      // goes into the exponent field by an integer add. x is clamped at −127 first: a masked
+      // score (−inf) then gives 1.0 · 2^−127 with a zero mantissa, exactly +0, and no x in
+      // [−127, 0] gets an exponent below 0.
+      DEV float ex2_poly(float x) {
+        x = fmaxf(x, -127.f);
+        const float shifter = 12582912.f;
+        const float t = __fadd_rn(x, shifter);
+        const float f = __fsub_rn(x, __fsub_rn(t, shifter));
+        const float p = \#(polyHorner);
+        return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+      }
       // Two floats to one register of two 16-bit values; `lo` lands at the lower address.
       DEV u32 pack2(float lo, float hi) {
         u32 r; asm("\#(cvt) %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r;
