@@ -15,7 +15,7 @@ date -u > $S
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv,noheader >> $S
 timeout ${CHECK_S:-150} python3 hopper_check.py --bin $BIN --mode check --only "${CHECK_ONLY:-}" --json $OUT/check.json > $OUT/check.log 2>&1; echo "check rc=$?" >> $S
 grep -v "^ok " $OUT/check.log | tail -8 >> $S
-SAN=${SAN_ONLY:-bf16_d128_bm128_bn160_s2_pp_tt_q2_so_sm90a,bf16_d128_bm128_bn128_s2_pp_tt_ro_op_q2_so_dyn_causal,bf16_d256_bm128_bn48_s2_pp_tt_ro_q2_so_sm90a,bf16_d64_bm128_bn128_s4_pp_tt_xt_so_causal}
+SAN=${SAN_ONLY:-bf16_d128_bm128_bn160_s2_pp_tt_q2_so_sm90a,bf16_d128_bm128_bn128_s2_pp_tt_ro_op_q2_so_hd_dyn_causal,bf16_d256_bm128_bn48_s2_pp_tt_ro_q2_so_sm90a,bf16_d64_bm128_bn128_s4_pp_tt_hd_causal}
 for tool in memcheck racecheck; do
   timeout 60 compute-sanitizer --tool $tool --print-limit 10 python3 hopper_check.py --bin $BIN --mode tiny --ctas 3 \
     --only $SAN > $OUT/san-$tool.log 2>&1
