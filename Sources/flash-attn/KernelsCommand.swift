@@ -65,6 +65,11 @@ struct KernelsCommand: ParsableCommand {
             continue
           }
           let spill = r.spillStoreBytes + r.spillLoadBytes
+          if r.wgmmaSerialized {
+            failures += 1
+            print(row(a.rawValue, kernel.name, entry, "", "", "", "", "FAILED: ptxas serialised its wgmma"))
+            continue
+          }
           print(
             row(
               a.rawValue, kernel.name, entry, "\(r.registers)", "\(r.sharedMemoryBytes)", "\(r.stackFrameBytes)",
@@ -77,7 +82,7 @@ struct KernelsCommand: ParsableCommand {
       }
     }
     if failures > 0 {
-      throw AttentionError.backendFailure(backend: "nvrtc", message: "\(failures) kernel(s) failed to compile (see above)")
+      throw AttentionError.backendFailure(backend: "nvrtc", message: "\(failures) kernel(s) failed to compile or had their wgmma serialised (see above)")
     }
   }
 

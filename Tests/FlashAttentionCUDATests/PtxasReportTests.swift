@@ -31,6 +31,25 @@ import Testing
     #expect(!reports[1].spills)
   }
 
+  @Test func serialisedWgmmaIsFlaggedOnTheFunctionItNames() {
+    let log = """
+      ptxas info    : (C7520) Potential Performance Loss: wgmma.mma_async instructions are serialized due to program dependence on compiler-inserted WG.AR in divergent path in the function 'hopper_b'
+      ptxas info    : 0 bytes gmem
+      ptxas info    : Compiling entry function 'hopper_a' for 'sm_90a'
+      ptxas info    : Function properties for hopper_a
+      ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+      ptxas info    : Used 168 registers, used 16 barriers
+      ptxas info    : Compiling entry function 'hopper_b' for 'sm_90a'
+      ptxas info    : Function properties for hopper_b
+      ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+      ptxas info    : Used 168 registers, used 16 barriers
+      """
+    let reports = PtxasReport.parse(log: log)
+    #expect(reports.map(\.function) == ["hopper_a", "hopper_b"])
+    #expect(reports.map(\.wgmmaSerialized) == [false, true])
+    #expect(!reports[1].spills)
+  }
+
   @Test func emptyOrForeignLogGivesNoReports() {
     #expect(PtxasReport.parse(log: "").isEmpty)
     #expect(PtxasReport.parse(log: "warning: something unrelated\nUsed 3 registers").isEmpty)

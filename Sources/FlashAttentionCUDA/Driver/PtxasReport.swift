@@ -9,11 +9,17 @@ public struct PtxasReport: Sendable, Hashable, Codable {
   public var spillStoreBytes: Int
   public var spillLoadBytes: Int
   public var barriers: Int
+  /// ptxas serialised the function's `wgmma.mma_async` (a "Potential Performance Loss" note,
+  /// C7510–C7520): each waits for the one before, so the tensor cores idle between them. The
+  /// Hopper kernels are written so this never happens; it is a regression when it does.
+  public var wgmmaSerialized: Bool
 
   public init(
     function: String, arch: String = "", registers: Int = 0, sharedMemoryBytes: Int = 0,
-    stackFrameBytes: Int = 0, spillStoreBytes: Int = 0, spillLoadBytes: Int = 0, barriers: Int = 0
+    stackFrameBytes: Int = 0, spillStoreBytes: Int = 0, spillLoadBytes: Int = 0, barriers: Int = 0,
+    wgmmaSerialized: Bool = false
   ) {
+    self.wgmmaSerialized = wgmmaSerialized
     self.function = function
     self.arch = arch
     self.registers = registers
@@ -33,10 +39,22 @@ public struct PtxasReport: Sendable, Hashable, Codable {
   ///     ptxas info    : Function properties for k
   ///     ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
   ///     ptxas info    : Used 8 registers, used 1 barriers, 1024 bytes smem, 368 bytes cmem[0]
+  ///
+  /// and the notes, which come before the section of the function they name:
+  ///
+  ///     ptxas info    : (C7520) Potential Performance Loss: wgmma.mma_async instructions are
+  ///                     serialized due to … in the function 'k'
   public static func parse(log: String) -> [PtxasReport] {
     var reports: [PtxasReport] = []
     var current: PtxasReport?
+    var serialized: Set<String> = []
     for line in log.split(whereSeparator: \.isNewline).map(String.init) {
+      if line.contains("wgmma.mma_async instructions are serialized"),
+        let r = line.range(of: "in the function '")
+      {
+        serialized.insert(String(line[r.upperBound...].prefix { $0 != "'" }))
+        continue
+      }
       if let range = line.range(of: "Compiling entry function '") {
         if let current { reports.append(current) }
         let rest = line[range.upperBound...]
@@ -61,6 +79,7 @@ public struct PtxasReport: Sendable, Hashable, Codable {
       }
     }
     if let current { reports.append(current) }
+    for i in reports.indices where serialized.contains(reports[i].function) { reports[i].wgmmaSerialized = true }
     return reports
   }
 
