@@ -48,13 +48,14 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
   /// global stores. Needs two Q buffers (the Q buffer is held through the epilogue).
   public var tmaStoreO: Bool
   /// Sixteenths of the softmax's exponentials computed by a polynomial on the FMA pipe
-  /// (`ex2_poly`) instead of `ex2.approx` on the multi-function unit (0...16): at headDim 64 the
-  /// 16 exponentials per clock per SM, not the tensor cores, bound a key block.
+  /// (`ex2_poly`) instead of `ex2.approx` on the multi-function unit (0...16). Measured slower
+  /// at every headDim (hopper-notes step 26: that unit is not what bounds the softmax); a
+  /// sweep knob, no table entry uses it.
   public var polyExp: Int
   /// Under causal, a consumer warpgroup whose rows see only the first half of the tile's first
   /// (diagonal) key block runs the softmax of that half and the P·V of its visible slices
-  /// (warpgroup 0 when blockM = blockN). Its Q·Kᵀ stays full width: a width switch on a wgmma
-  /// made ptxas serialise them all (C7511/C7515).
+  /// (warpgroup 0 when blockM = blockN; every warpgroup at blockM 192 and blockN 128). Its Q·Kᵀ
+  /// stays full width: a width switch on a wgmma made ptxas serialise them all (C7511/C7515).
   public var halfDiagonal: Bool
   public var queryBuffers: Int { crossTile || doubleQ ? 2 : 1 }
 
@@ -156,7 +157,8 @@ public struct HopperForwardConfig: Hashable, Sendable, CustomStringConvertible {
     "flash_fwd_hopper_\(dtype.shortName)_d\(headDim)_bm\(blockM)_bn\(blockN)_s\(stages)"
       + (pingPong ? "_pp" : "") + (trimTail ? "_tt" : "") + (crossTile ? "_xt" : "")
       + (rescaleBeforePV ? "_ro" : "") + (overlapPV ? "_op" : "")
-      + (doubleQ ? "_q2" : "") + (tmaStoreO ? "_so" : "") + (polyExp > 0 ? "_pe\(polyExp)" : "") + (halfDiagonal ? "_hd" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
+      + (doubleQ ? "_q2" : "") + (tmaStoreO ? "_so" : "") + (polyExp > 0 ? "_pe\(polyExp)" : "")
+      + (halfDiagonal ? "_hd" : "") + (dynamicScheduler ? "_dyn" : "") + (causal ? "_causal" : "")
       + "_sm90a"
   }
   public var description: String { name }

@@ -115,8 +115,8 @@ enum HopperPTX {
       // ---- arithmetic ----------------------------------------------------------------------
       DEV float ex2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
       DEV float lg2(float x) { float y; asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
-      // 2^x for x ≤ 0 on the FMA and integer pipes instead of the multi-function unit, whose
-      // 16 results per clock per SM bound the headDim 64 softmax (FlashAttention-4's trick).
+      // 2^x for x ≤ 0 on the FMA and integer pipes instead of the multi-function unit and its
+      // 16 results per clock per SM (FlashAttention-4's trick; `polyExp`, measured slower here).
       // Adding 1.5·2^23 rounds x to the nearest integer n in the low mantissa bits; 2^(x−n),
       // with x − n in [−0.5, 0.5], is a polynomial with a constant term of exactly 1 (relative
       // error \#(polyError) against 2^−9 for a rounded bf16 and 2^−12 for an f16 P), and n
