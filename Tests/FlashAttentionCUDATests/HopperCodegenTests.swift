@@ -137,7 +137,20 @@ import Testing
     #expect(d128Causal16k.tmaStoreO)
     let d128 = HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 16384)
     #expect(!d128.dynamicScheduler && d128.doubleQ && d128.blockN == 160 && d128.persistent && !d128.tmaStoreO)
-    #expect(!HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 8192).doubleQ)
+    let d128At8k = HopperBlockTable.entry(headDim: 128, causal: false, seqlenK: 8192)
+    #expect(d128At8k.doubleQ && d128At8k.tmaStoreO && d128At8k.blockN == 160)
+    // headDim 64 causal: blockM 128 without cross-tile overlap at ≤ 1k, blockM 192 with two Q
+    // buffers at 2k–4k; every causal entry runs the half-width diagonal block.
+    let d64Causal512 = HopperBlockTable.entry(headDim: 64, causal: true, seqlenK: 512)
+    #expect(d64Causal512.consumerWarpgroups == 2 && !d64Causal512.crossTile && d64Causal512.persistent)
+    let d64Causal2k = HopperBlockTable.entry(headDim: 64, causal: true, seqlenK: 2048)
+    #expect(d64Causal2k.consumerWarpgroups == 3 && d64Causal2k.doubleQ)
+    for d in [64, 128, 256] {
+      for n in [512, 1024, 2048, 4096, 8192, 16384] {
+        #expect(HopperBlockTable.entry(headDim: d, causal: true, seqlenK: n).halfDiagonal, "d\(d) \(n)")
+        #expect(!HopperBlockTable.entry(headDim: d, causal: false, seqlenK: n).halfDiagonal, "d\(d) \(n)")
+      }
+    }
     #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 2048).dynamicScheduler)
     #expect(HopperBlockTable.entry(headDim: 256, causal: true, seqlenK: 8192).dynamicScheduler)
     #expect(HopperBlockTable.entry(headDim: 64, causal: false, seqlenK: 4096).consumerWarpgroups == 3)

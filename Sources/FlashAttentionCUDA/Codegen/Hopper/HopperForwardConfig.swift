@@ -220,18 +220,20 @@ public enum HopperBlockTable {
         blockN: 128, stages: 4, pingPong: true, persistent: seqlenK <= 4096, consumerWarpgroups: 3, trimTail: true,
         doubleQ: seqlenK <= 4096, halfDiagonal: true)
     case (128, false):
-      // Two Q buffers, so the next tile's Q loads under this one, at ≤ 4k and at 16k; at 8k
-      // blockN 160 with one Q buffer was 1–2.5% faster (runs 10–12, 18). Up to 4k the epilogue
-      // leaves through shared memory and a TMA store (`tmaStoreO`, run 18: +3.5% at 1k with
-      // blockN 128 and cross-tile overlap, +2% at 2k and +1% at 4k with blockN 160). blockN
+      // Two Q buffers, so the next tile's Q loads under this one. Up to 8k the epilogue leaves
+      // through shared memory and a TMA store (`tmaStoreO`, run 18: +3.5% at 1k with blockN
+      // 128 and cross-tile overlap, +2% at 2k and +1% at 4k with blockN 160; at 8k 1.11–1.13
+      // against 1.08–1.11 for blockN 160 with one Q buffer and direct stores, which led there
+      // before step 16 moved the store's wait off the critical path, run 56). At 4k this kernel
+      // led every other blockN 128–176 variant in run 56 (1.06–1.08; cross-tile 1.05). blockN
       // 176 (no room for a second Q buffer) 1.02 / 1.05 / 1.06–1.11 at 4k / 8k / 16k.
       if seqlenK <= 1024 {
         return Entry(
           blockN: 128, stages: 2, pingPong: true, persistent: true, trimTail: true, crossTile: true, tmaStoreO: true)
       }
       return Entry(
-        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true,
-        doubleQ: seqlenK <= 4096 || seqlenK > 8192, tmaStoreO: seqlenK <= 4096)
+        blockN: 160, stages: 2, pingPong: true, persistent: true, trimTail: true, doubleQ: true,
+        tmaStoreO: seqlenK <= 8192)
     case (128, true):
       // blockN 128 with P·V overlapped with the softmax (`overlapPV`), two Q buffers and the
       // TMA-store epilogue: round-robin to 2k (1.06 / 1.09 at 1k / 2k against 1.04 / 1.06–1.08
