@@ -31,6 +31,7 @@ public enum HopperSweep {
       add(128, 176, 2, causal)
       add(128, 160, 2, causal)
       add(128, 128, 2, causal, q2: true)
+      add(128, 128, 2, causal, q2: true, so: true)
       add(128, 160, 2, causal, dyn: true)
       add(128, 128, 2, causal, dyn: true)
       add(128, 128, 2, causal, cross: true)
