@@ -47,16 +47,18 @@ for key in sorted(g):
 PY
 fi
 if [ "${NCU:-1}" = 1 ]; then
+# The table's headDim 128 kernels at 4k (non-causal, and causal with the half diagonal) and any `_old` twins.
+PROBE=${PROBE_ONLY:-bn160_s2_pp_tt_q2_so_sm90a,bn160_s2_pp_tt_sm90a,bn128_s2_pp_tt_ro_op_q2_so_hd_dyn_causal,_old}
 ncu --query-metrics --chip gh100 2>/dev/null | grep -iE "gmma|pipe_tensor" | head -20 > $OUT/ncu-metrics.txt
 timeout 120 ncu --clock-control none -k regex:"flash_fwd|fprop|sdpa|fmha" --section SpeedOfLight --section ComputeWorkloadAnalysis \
   --section WarpStateStats --metrics sm__cycles_elapsed.avg.per_second,sm__inst_executed_pipe_tensor_op_gmma.sum \
   python3 hopper_check.py --bin $BIN --mode probe --head-dims 128 --seqlens 4096 \
-  --only ${PROBE_ONLY:-bn160_s2_pp_tt_q2_so_sm90a,bn160_s2_pp_tt_sm90a,bn128_s2_pp_tt_ro_op_q2_so_dyn_causal,_old} > $OUT/ncu.log 2>&1
+  --only $PROBE > $OUT/ncu.log 2>&1
 echo "ncu rc=$?" >> $S
 timeout 60 ncu --clock-control none -k regex:"flash_fwd|fprop|sdpa|fmha" \
   --metrics gpu__time_duration.sum,sm__cycles_elapsed.avg.per_second,sm__pipe_tensor_op_hmma_cycles_active_realtime.avg.pct_of_peak_sustained_elapsed,sm__pipe_tensor_cycles_active_realtime.avg.pct_of_peak_sustained_elapsed \
   python3 hopper_check.py --bin $BIN --mode probe --head-dims 128 --seqlens 4096 \
-  --only ${PROBE_ONLY:-bn160_s2_pp_tt_q2_so_sm90a,bn160_s2_pp_tt_sm90a,bn128_s2_pp_tt_ro_op_q2_so_dyn_causal,_old} > $OUT/ncu2.log 2>&1
+  --only $PROBE > $OUT/ncu2.log 2>&1
 echo "ncu2 rc=$?" >> $S
 grep -E "^  [a-z_]+.*\(|gpu__time|per_second|pct_of_peak" $OUT/ncu2.log | sed -E 's/\(([0-9]+), 1, 1\)x.*/(\1)/' | cut -c1-150 >> $S
 grep -E "^  [a-z_]+.*(flash_fwd|fprop|sdpa|fmha)|Duration|Issue Slots Busy" $OUT/ncu.log | sed -E 's/\(([0-9]+), 1, 1\)x.*/(\1)/' | cut -c1-120 | head -40 >> $S
