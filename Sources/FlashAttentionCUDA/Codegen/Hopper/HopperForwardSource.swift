@@ -427,7 +427,8 @@ public enum HopperForwardSource {
     // The k16 slices of the tile's first key block (n) that consumer warpgroup `cw` runs P·V
     // over. With HALF_DIAG, up to the causal limit of the warpgroup's own last row, which is
     // 64 · (CONSUMERS − 1 − cw) keys before the tile's (at least one slice: a warpgroup may
-    // see none of the block); otherwise up to the tile's, 1 ... BN/16.
+    // see none of the block); otherwise up to the tile's, 1 ... BN/16, in the original form,
+    // which keeps the other kernels' SASS byte-identical (the table's non-causal kernels).
     DEV int first_steps(const Params& p, int mBlock, int cw, int n) {
     #if HALF_DIAG
       const int wgKeyEnd = min(key_end(p, mBlock), mBlock * BM + (cw + 1) * 64 + p.seqlenK - p.seqlenQ);
@@ -619,7 +620,8 @@ public enum HopperForwardSource {
 
     #if HALF_DIAG
       // Through a shuffle, so ptxas knows it is uniform per warp and a branch on it (the
-      // half-width first block) keeps the wgmma pipelined.
+      // half-width first block) keeps the wgmma pipelined. Only here: the other kernels branch
+      // on it only outside the wgmma region, and keep their measured SASS.
       const int wg = __shfl_sync(0xffffffffu, (int)threadIdx.x / 128, 0);
     #else
       const int wg = threadIdx.x / 128;
