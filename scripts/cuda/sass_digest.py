@@ -9,7 +9,8 @@ generators that changes source text leaves the compiled kernels byte-identical. 
 
 Sources are DIR/<arch>/<name>.cu (as the digest test writes them). Each is compiled with NVRTC
 for its arch, disassembled with `cuobjdump -sass` (from $CUOBJDUMP, PATH, or next to libnvrtc as
-pip's nvidia-cuda-cuobjdump installs it), and printed as `<arch> <name> <sha256 of the SASS>`.
+pip's nvidia-cuda-cuobjdump installs it; it needs nvdisasm on PATH or in $NVDISASM_PATH, from
+nvidia-cuda-nvdisasm), and printed as `<arch> <name> <sha256 of the SASS>`.
 """
 import argparse
 import glob
@@ -44,7 +45,10 @@ def one(job):
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()
-        sass = subprocess.run([cuobjdump(), "-sass", f.name], capture_output=True, text=True).stdout
+        r = subprocess.run([cuobjdump(), "-sass", f.name], capture_output=True, text=True)
+        if r.returncode != 0 or "Function :" not in r.stdout:
+            return f"{arch} {name} DISASSEMBLY-FAILED {r.stderr.strip()[:200]}"
+        sass = r.stdout
     # The header names the temporary file; the code starts at the first `Function :` line.
     sass = sass[sass.find("Function :"):]
     return f"{arch} {name} {hashlib.sha256(sass.encode()).hexdigest()[:16]}"
@@ -61,7 +65,7 @@ def main():
     with ProcessPoolExecutor(a.j) as ex:
         lines = list(ex.map(one, jobs))
     open(a.out, "w").write("\n".join(lines) + "\n")
-    failed = [l for l in lines if l.endswith("FAILED")]
+    failed = [l for l in lines if "FAILED" in l]
     print(f"{len(lines)} kernels, {len(failed)} failed to compile -> {a.out}")
     sys.exit(1 if failed else 0)
 
